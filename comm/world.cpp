@@ -1,0 +1,55 @@
+#include "comm/world.h"
+
+#include <mpi.h>
+#include <unistd.h>
+#include <cstdlib>
+#include "comm/check.h"
+#include "comm/errors.h"
+
+namespace dt::comm {
+
+bool launched_by_mpi() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"}) {
+    if (std::getenv(var)) return true;
+  }
+  return false;
+}
+
+World init_world(int* argc, char*** argv) {
+  World w;
+  char host[256] = "localhost";
+  gethostname(host, sizeof(host) - 1);
+  w.host = host;
+  if (!launched_by_mpi()) return w;
+  int provided = 0;
+  DT_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided));
+  w.mpi = true;
+  // Errors come back as codes, so DT_MPI_CHECK can report them with the rank and call.
+  DT_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+  DT_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &w.rank));
+  DT_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &w.size));
+  set_error_identity(w.rank);
+  if (provided < MPI_THREAD_SERIALIZED) {
+    throw CommError(error_prefix(__FILE__, __LINE__) +
+                    "the MPI library provides thread level " + std::to_string(provided) +
+                    ", dist_train needs at least MPI_THREAD_SERIALIZED");
+  }
+  MPI_Comm local;
+  DT_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, w.rank, MPI_INFO_NULL,
+                                   &local));
+  DT_MPI_CHECK(MPI_Comm_rank(local, &w.local_rank));
+  DT_MPI_CHECK(MPI_Comm_size(local, &w.local_size));
+  DT_MPI_CHECK(MPI_Comm_free(&local));
+  return w;
+}
+
+void finalize_world(const World& world) {
+  if (world.mpi) MPI_Finalize();
+}
+
+void abort_world(const World& world, int code) {
+  if (world.mpi) MPI_Abort(MPI_COMM_WORLD, code);
+  std::exit(code);
+}
+
+}  // namespace dt::comm

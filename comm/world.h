@@ -1,0 +1,28 @@
+// Who this process is: rank, world size, local rank on its node. Launched by mpirun or srun, it
+// initialises MPI (thread level MULTIPLE) and derives the local rank from MPI's shared-memory
+// split, not from launcher-specific environment variables. Run without a launcher, it is a world
+// of one and never initialises MPI: the single-GPU debugging path touches no communicator.
+#pragma once
+#include <string>
+
+namespace dt::comm {
+
+struct World {
+  int rank = 0;
+  int size = 1;
+  int local_rank = 0;
+  int local_size = 1;
+  bool mpi = false;  // MPI is initialised (launched under mpirun/srun)
+  std::string host;
+};
+
+// True when the environment shows an MPI/PMI launcher (Open MPI, PMIx, PMI, Slurm srun).
+bool launched_by_mpi();
+// Initialises MPI when launched_by_mpi(); safe to call once per process.
+World init_world(int* argc, char*** argv);
+// Ends MPI cleanly (all ranks reached the end).
+void finalize_world(const World& world);
+// Ends the whole job now with `code`: MPI_Abort under a launcher, exit otherwise.
+[[noreturn]] void abort_world(const World& world, int code);
+
+}  // namespace dt::comm

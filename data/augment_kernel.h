@@ -1,0 +1,48 @@
+// The per-pixel arithmetic of gather + crop + flip + normalise, shared by the CPU loop
+// (augment.cpp) and the CUDA kernel (augment_cuda.cu) so that both produce identical batches.
+#pragma once
+#include <cstdint>
+#include "data/sample_rng.h"
+
+namespace dt::data {
+
+struct AugmentGeometry {
+  int32_t src_size;     // side of the (square) source images: 32, or 40 for the seed's resize
+  int32_t pad;          // virtual padding around the source
+  int32_t out_size;     // 32
+  int32_t reflect;      // 1: reflect padding, 0: zero padding
+  int32_t random_crop;  // 0: centre crop
+  int32_t random_flip;
+  DT_HOST_DEVICE int32_t crop_range() const { return src_size + 2 * pad - out_size + 1; }
+  DT_HOST_DEVICE int32_t center() const { return (src_size + 2 * pad - out_size) / 2; }
+};
+
+// CIFAR-10 per-channel statistics, applied after scaling to [0, 1].
+constexpr float kCifarMean[3] = {0.4914f, 0.4822f, 0.4465f};
+constexpr float kCifarStd[3] = {0.2470f, 0.2435f, 0.2616f};
+
+DT_HOST_DEVICE int32_t reflect_index(int32_t i, int32_t n) {
+  if (i < 0) i = -i;
+  if (i >= n) i = 2 * n - 2 - i;
+  return i;
+}
+
+// Value of output pixel (c, y, x) of one sample, given its image (uint8 [3, S, S]) and draw.
+DT_HOST_DEVICE float augment_pixel(const uint8_t* image, const AugmentGeometry& g,
+                                   const SampleDraw& d, int32_t c, int32_t y, int32_t x,
+                                   float scale, float shift) {
+  const int32_t xo = d.flip ? g.out_size - 1 - x : x;
+  int32_t sy = d.offset_y + y - g.pad;
+  int32_t sx = d.offset_x + xo - g.pad;
+  float v = 0.f;
+  if (g.reflect) {
+    sy = reflect_index(sy, g.src_size);
+    sx = reflect_index(sx, g.src_size);
+    v = image[(c * g.src_size + sy) * g.src_size + sx];
+  } else if (sy >= 0 && sy < g.src_size && sx >= 0 && sx < g.src_size) {
+    v = image[(c * g.src_size + sy) * g.src_size + sx];
+  }
+  return v * scale + shift;  // (v/255 - mean) / std, folded into one multiply-add
+}
+
+}  // namespace dt::data

@@ -1,0 +1,83 @@
+#include "data/loader.h"
+
+namespace dt::data {
+
+TrainLoader::TrainLoader(const Dataset& train, const LoaderOptions& options)
+    : options_(options),
+      sampler_([&] {
+        ShardSpec s = options.shard;
+        s.dataset_size = train.size();
+        return s;
+      }()) {
+  validate(options.augment);
+  auto source = prepare_source(train.images, options.augment.mode);
+  geometry_ = geometry_for(options.augment, source.size(2), /*train=*/true);
+  source_ = source.to(options.device).contiguous();
+  labels_ = train.labels.to(options.device);
+  // Prefetch only pays on CPU, where the other core builds the next batch; on CUDA the kernel is
+  // already asynchronous.
+  options_.prefetch = options.prefetch && options.device.is_cpu();
+}
+
+TrainLoader::~TrainLoader() {
+  if (prefetched_.valid()) prefetched_.wait();
+}
+
+Batch TrainLoader::make(int64_t epoch, int64_t step) const {
+  Batch b;
+  b.epoch = epoch;
+  b.step = step;
+  b.indices = sampler_.indices(epoch, step);
+  auto dev_idx = b.indices.to(options_.device);
+  b.images = augment_batch(source_, dev_idx, geometry_, options_.augment.normalize,
+                           options_.shard.seed, epoch, options_.dtype, options_.channels_last);
+  b.labels = labels_.index_select(0, dev_idx);
+  return b;
+}
+
+void TrainLoader::schedule_prefetch() {
+  if (!options_.prefetch) return;
+  const int64_t e = epoch_, s = step_;
+  prefetched_ = std::async(std::launch::async, [this, e, s] { return make(e, s); });
+}
+
+Batch TrainLoader::next() {
+  Batch b;
+  if (prefetched_.valid()) {
+    b = prefetched_.get();
+  } else {
+    b = make(epoch_, step_);
+  }
+  if (++step_ == sampler_.steps_per_epoch()) {
+    step_ = 0;
+    ++epoch_;
+  }
+  schedule_prefetch();
+  return b;
+}
+
+void TrainLoader::seek(int64_t epoch, int64_t step) {
+  if (prefetched_.valid()) prefetched_.wait();
+  prefetched_ = {};
+  epoch_ = epoch;
+  step_ = step;
+}
+
+EvalSet::EvalSet(const Dataset& test, torch::Device device, torch::ScalarType dtype,
+                 bool channels_last)
+    : source_(test.images.to(device).contiguous()),
+      labels_(test.labels.to(device)),
+      geometry_(geometry_for(AugmentSpec{AugmentMode::None}, test.images.size(2), false)),
+      dtype_(dtype),
+      channels_last_(channels_last) {}
+
+Batch EvalSet::slice(int64_t begin, int64_t end) const {
+  Batch b;
+  b.indices = torch::arange(begin, end, torch::kInt64);
+  auto dev_idx = b.indices.to(source_.device());
+  b.images = augment_batch(source_, dev_idx, geometry_, true, 0, 0, dtype_, channels_last_);
+  b.labels = labels_.index_select(0, dev_idx);
+  return b;
+}
+
+}  // namespace dt::data

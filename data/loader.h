@@ -1,0 +1,72 @@
+// The training loader: the whole training set resident on the training device (uint8), a sharded
+// sampler, and augmentation on that device. Epochs advance by themselves; the next batch is
+// prepared while the current step runs (a background thread on CPU) without changing any result,
+// since every draw depends only on (seed, epoch, sample index).
+#pragma once
+#include <torch/torch.h>
+#include <future>
+#include <memory>
+#include "data/augment.h"
+#include "data/dataset.h"
+#include "data/sampler.h"
+
+namespace dt::data {
+
+struct LoaderOptions {
+  AugmentSpec augment;
+  ShardSpec shard;  // dataset_size is filled from the dataset
+  torch::Device device = torch::kCPU;
+  torch::ScalarType dtype = torch::kFloat32;
+  bool channels_last = true;
+  bool prefetch = true;
+};
+
+struct Batch {
+  torch::Tensor images;  // [B, 3, 32, 32], dtype/format per LoaderOptions
+  torch::Tensor labels;  // int64 [B]
+  torch::Tensor indices; // the dataset rows, int64 [B] on CPU
+  int64_t epoch = 0, step = 0;
+};
+
+class TrainLoader {
+ public:
+  TrainLoader(const Dataset& train, const LoaderOptions& options);
+  ~TrainLoader();
+  TrainLoader(const TrainLoader&) = delete;
+  TrainLoader& operator=(const TrainLoader&) = delete;
+
+  // The batch at the current position, then advances (to the next epoch after the last step).
+  Batch next();
+  // Positions the loader so that next() returns (epoch, step); used by resume.
+  void seek(int64_t epoch, int64_t step);
+  int64_t steps_per_epoch() const { return sampler_.steps_per_epoch(); }
+  const ShardedSampler& sampler() const { return sampler_; }
+  // Builds the batch at a position without moving the loader.
+  Batch make(int64_t epoch, int64_t step) const;
+
+ private:
+  void schedule_prefetch();
+  LoaderOptions options_;
+  ShardedSampler sampler_;
+  AugmentGeometry geometry_;
+  torch::Tensor source_, labels_;  // on the training device
+  int64_t epoch_ = 0, step_ = 0;
+  std::future<Batch> prefetched_;
+};
+
+// Evaluation batches of a whole split: no augmentation, only normalisation.
+class EvalSet {
+ public:
+  EvalSet(const Dataset& test, torch::Device device, torch::ScalarType dtype, bool channels_last);
+  int64_t size() const { return labels_.size(0); }
+  // Rows [begin, end) as a batch.
+  Batch slice(int64_t begin, int64_t end) const;
+
+ private:
+  torch::Tensor source_, labels_;
+  AugmentGeometry geometry_;
+  torch::ScalarType dtype_;
+  bool channels_last_;
+};
+
+}  // namespace dt::data

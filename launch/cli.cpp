@@ -1,0 +1,208 @@
+#include "launch/cli.h"
+
+#include <cxxopts.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <sstream>
+#include "data/cifar10.h"
+#include "model/resnet.h"
+#include "trainer/errors.h"
+
+namespace dt::launch {
+namespace {
+
+using trainer::Config;
+using trainer::ConfigError;
+using Reader = std::function<void(const cxxopts::ParseResult&, Config&)>;
+
+template <typename T>
+std::string text(const T& v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+// Strict conversion: the whole text must be a value of T ("3x", "1e" and "-1" for unsigned fail).
+template <typename T>
+T convert(const std::string& flag, const std::string& value) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return value;
+  } else {
+    T out{};
+    std::istringstream in(value);
+    const bool negative_unsigned = std::is_unsigned_v<T> && value.find('-') != std::string::npos;
+    if (value.empty() || negative_unsigned || !(in >> out) || !in.eof()) {
+      throw ConfigError("--" + flag + ": '" + value + "' is not " +
+                        (std::is_integral_v<T> ? "an integer" : "a number"));
+    }
+    return out;
+  }
+}
+
+// Declares each flag once: name, help, the Config field it fills, default from Config{}.
+class FlagTable {
+ public:
+  explicit FlagTable(cxxopts::Options& options) : options_(options) {}
+
+  template <typename T>
+  void value(const std::string& group, const std::string& name, T Config::*field,
+             const std::string& help) {
+    // Parsed as text here and converted by convert<T>, so a bad value names its flag.
+    options_.add_options(group)(name, help,
+                                cxxopts::value<std::string>()->default_value(text(defaults_.*field)));
+    readers_.push_back([name, field](const cxxopts::ParseResult& r, Config& c) {
+      c.*field = convert<T>(name, r[name].as<std::string>());
+    });
+  }
+
+  // --name turns a default-off feature on.
+  void enable(const std::string& group, const std::string& name, bool Config::*field,
+              const std::string& help) {
+    options_.add_options(group)(name, help + " (default: off)");
+    readers_.push_back([name, field](const cxxopts::ParseResult& r, Config& c) {
+      if (r.count(name)) c.*field = true;
+    });
+  }
+
+  // --name turns a default-on feature off.
+  void disable(const std::string& group, const std::string& name, bool Config::*field,
+               const std::string& help) {
+    options_.add_options(group)(name, help);
+    readers_.push_back([name, field](const cxxopts::ParseResult& r, Config& c) {
+      if (r.count(name)) c.*field = false;
+    });
+  }
+
+  void read(const cxxopts::ParseResult& r, Config& c) const {
+    for (const auto& f : readers_) f(r, c);
+  }
+
+ private:
+  cxxopts::Options& options_;
+  Config defaults_;
+  std::vector<Reader> readers_;
+};
+
+std::string model_names() {
+  std::string s;
+  for (const auto& spec : model::resnet_specs()) s += (s.empty() ? "" : "|") + spec.name;
+  return s;
+}
+
+}  // namespace
+
+CliResult parse_cli(int argc, const char* const* argv) {
+  cxxopts::Options options("dist_train",
+                           "Data-parallel ResNet training on CIFAR-10 (LibTorch, NCCL, MPI).\n"
+                           "Launch one process per GPU with mpirun/srun, or run alone.");
+  FlagTable f(options);
+  f.value("Data", "data", &Config::data_dir,
+          "CIFAR-10 binary folder (default: $CIFAR10_DIR, then data/cifar-10-batches-bin)");
+  f.value("Data", "synthetic", &Config::synthetic,
+          "train on N synthetic images instead of CIFAR-10 (0: real data when found)");
+  f.value("Data", "augment", &Config::augment, "augmentation: seed|standard|none");
+  f.value("Data", "crop-padding", &Config::crop_padding, "padding before the random crop (standard)");
+  f.value("Data", "pad-mode", &Config::pad_mode, "crop padding: zero|reflect");
+  f.disable("Data", "no-drop-last", &Config::drop_last,
+            "pad the epoch's last global batch by wrapping instead of dropping it");
+
+  f.value("Model and optimisation", "model", &Config::model, "model: " + model_names());
+  f.value("Model and optimisation", "epochs", &Config::epochs, "epochs to train");
+  f.value("Model and optimisation", "batch-size", &Config::batch_size, "batch size per rank");
+  f.value("Model and optimisation", "optimizer", &Config::optimizer, "optimizer: sgd|adam");
+  f.value("Model and optimisation", "lr", &Config::lr, "learning rate (not scaled by world size)");
+  f.value("Model and optimisation", "momentum", &Config::momentum, "SGD momentum");
+  f.enable("Model and optimisation", "nesterov", &Config::nesterov, "Nesterov momentum (SGD)");
+  f.value("Model and optimisation", "weight-decay", &Config::weight_decay, "L2 weight decay");
+  f.value("Model and optimisation", "lr-schedule", &Config::lr_schedule,
+          "LR schedule: constant|step|cosine|onecycle");
+  f.value("Model and optimisation", "warmup-epochs", &Config::warmup_epochs,
+          "linear warm-up epochs (cosine; onecycle: 0 means 30% of the run)");
+  f.value("Model and optimisation", "lr-step-epochs", &Config::lr_step_epochs,
+          "step schedule: epochs between LR drops");
+  f.value("Model and optimisation", "lr-gamma", &Config::lr_gamma, "step schedule: LR factor per drop");
+  f.value("Model and optimisation", "label-smoothing", &Config::label_smoothing,
+          "label smoothing of the cross-entropy loss");
+
+  f.value("Execution", "device", &Config::device, "device: auto|cuda|cpu");
+  f.value("Execution", "seed", &Config::seed, "seed of weights, shuffling and augmentation");
+  f.value("Execution", "threads", &Config::threads, "intra-op CPU threads (0: LibTorch default)");
+  f.value("Execution", "max-steps", &Config::max_steps, "stop after N steps (0: no limit)");
+  f.value("Execution", "channels-last", &Config::channels_last, "NHWC memory format: auto|on|off");
+  f.value("Execution", "eval-batch", &Config::eval_batch, "evaluation batch size");
+
+  f.value("Distribution", "bucket-mb", &Config::bucket_mb, "gradient bucket cap in MB");
+  f.value("Distribution", "accumulate", &Config::accumulate,
+          "micro-batches per optimizer step (gradient accumulation)");
+  f.disable("Distribution", "no-overlap", &Config::overlap,
+            "all-reduce gradients after backward instead of during it (for A/B timing)");
+  f.value("Distribution", "comm-timeout", &Config::comm_timeout_s,
+          "deadline in seconds for any collective");
+
+  f.value("Outputs", "log-dir", &Config::log_dir, "TensorBoard events and metrics.jsonl");
+  f.value("Outputs", "checkpoint-dir", &Config::checkpoint_dir, "checkpoints (rank 0 writes)");
+  f.value("Outputs", "log-every", &Config::log_every, "log the training loss every N steps");
+  options.add_options("Help")("h,help", "print this help and exit");
+
+  CliResult out;
+  cxxopts::ParseResult r;
+  try {
+    r = options.parse(argc, argv);
+    if (!r.unmatched().empty()) {
+      throw ConfigError("unexpected argument '" + r.unmatched().front() + "' (see --help)");
+    }
+    f.read(r, out.config);
+  } catch (const cxxopts::exceptions::exception& e) {
+    throw ConfigError(std::string(e.what()) + " (see --help)");
+  }
+  if (r.count("help")) {
+    out.help = true;
+    out.help_text = options.help();
+    return out;
+  }
+  out.data_defaulted = r.count("data") == 0;
+  try {
+    model::resnet_spec(out.config.model);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("--model: ") + e.what());
+  }
+  trainer::validate(out.config);
+  return out;
+}
+
+std::string resolve_data_source(CliResult& cli, int64_t synthetic_default) {
+  auto& c = cli.config;
+  if (c.synthetic > 0) {
+    c.data_dir.clear();
+    return "training on " + std::to_string(c.synthetic) + " synthetic images (--synthetic)";
+  }
+  if (!cli.data_defaulted) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(c.data_dir, ec)) {
+      throw ConfigError("--data " + c.data_dir + ": no such directory");
+    }
+    return "training on CIFAR-10 from " + c.data_dir;
+  }
+  if (const char* env = std::getenv("CIFAR10_DIR"); env && *env) {
+    // An explicit environment setting that points nowhere is a mistake, not a request for
+    // synthetic data.
+    if (!data::cifar10_present(env)) {
+      throw ConfigError(std::string("CIFAR10_DIR=") + env +
+                        " does not hold data_batch_1..5.bin and test_batch.bin");
+    }
+    c.data_dir = env;
+    return "training on CIFAR-10 from " + c.data_dir + " ($CIFAR10_DIR)";
+  }
+  if (data::cifar10_present("data/cifar-10-batches-bin")) {
+    c.data_dir = "data/cifar-10-batches-bin";
+    return "training on CIFAR-10 from " + c.data_dir;
+  }
+  c.synthetic = synthetic_default;
+  c.data_dir.clear();
+  return "no CIFAR-10 found ($CIFAR10_DIR unset or incomplete, no data/cifar-10-batches-bin): "
+         "training on " + std::to_string(synthetic_default) +
+         " synthetic images instead; get the real data with launch/get_cifar10.sh";
+}
+
+}  // namespace dt::launch

@@ -1,0 +1,14 @@
+// Picks this rank's device: --device auto uses CUDA when a GPU is visible, else CPU. On CUDA each
+// local rank binds to its own GPU (local rank = GPU index); more ranks on a node than GPUs is an
+// error unless --device cpu.
+#pragma once
+#include <torch/torch.h>
+#include <string>
+#include "comm/world.h"
+
+namespace dt::launch {
+
+// Throws trainer::ConfigError for an impossible request (cuda without a GPU, too many ranks).
+torch::Device resolve_device(const std::string& requested, const comm::World& world);
+
+}  // namespace dt::launch

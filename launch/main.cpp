@@ -1,0 +1,92 @@
+// dist_train: one process per rank (mpirun/srun), or one process alone for debugging.
+//
+// Failure contract: bad input (flags, data files, checkpoints, environment) prints one line and
+// exits with code 2; any other failure on any rank aborts the whole job (MPI_Abort) with a
+// message naming the rank, so that no rank is left waiting in a collective.
+#include <torch/torch.h>
+#include <spdlog/spdlog.h>
+#include <cstdio>
+#include "comm/errors.h"
+#include "comm/world.h"
+#include "data/cifar10.h"
+#include "data/errors.h"
+#include "data/synthetic.h"
+#include "launch/cli.h"
+#include "launch/device.h"
+#include "trainer/errors.h"
+#include "trainer/trainer.h"
+
+namespace {
+
+constexpr int64_t kSyntheticDefault = 10000;
+
+int run(dt::comm::World& world, int argc, char** argv) {
+  using namespace dt;
+  auto cli = launch::parse_cli(argc, argv);
+  if (cli.help) {
+    if (world.rank == 0) std::printf("%s\n", cli.help_text.c_str());
+    return 0;
+  }
+  const std::string source = launch::resolve_data_source(cli, kSyntheticDefault);
+  auto& config = cli.config;
+  if (config.threads > 0) torch::set_num_threads(int(config.threads));
+
+  trainer::RunContext ctx;
+  ctx.rank = world.rank;
+  ctx.world_size = world.size;
+  ctx.device = launch::resolve_device(config.device, world);
+  if (ctx.device.is_cuda()) torch::cuda::manual_seed_all(config.seed);
+
+  // All input is read and validated before anything is logged, so bad input gives one line.
+  data::Dataset train, test;
+  if (config.synthetic > 0) {
+    train = data::make_synthetic(config.synthetic, config.seed);
+    test = data::make_synthetic(std::max<int64_t>(config.synthetic / 5, 1000), config.seed + 1);
+  } else {
+    train = data::read_cifar10(config.data_dir, data::Split::Train);
+    test = data::read_cifar10(config.data_dir, data::Split::Test);
+  }
+
+  trainer::Trainer t(config, ctx, std::move(train), std::move(test));
+  if (world.rank == 0) {
+    spdlog::info("dist_train: {} rank(s); {}", world.size, source);
+    spdlog::info("resolved configuration (hash {:016x}):\n{}", trainer::config_hash(config),
+                 trainer::to_string(config));
+  }
+
+  auto s = t.run();
+  if (world.rank == 0) {
+    spdlog::info("done: {} steps, {} epochs in {:.1f} s, {:.0f} images/s; final test accuracy "
+                 "{:.2f}% (best {:.2f}%)",
+                 s.steps, s.epochs_completed, s.train_seconds, s.images_per_s,
+                 100 * s.last_eval.accuracy, 100 * s.best_accuracy);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dt::comm::World world;
+  try {
+    world = dt::comm::init_world(&argc, &argv);
+    spdlog::set_pattern(world.size > 1 ? "[%H:%M:%S.%e] [rank " + std::to_string(world.rank) + "] %v"
+                                       : "[%H:%M:%S.%e] %v");
+    const int code = run(world, argc, argv);
+    dt::comm::finalize_world(world);
+    return code;
+  } catch (const dt::trainer::ConfigError& e) {
+    std::fprintf(stderr, "dist_train: error: %s\n", e.what());
+    dt::comm::abort_world(world, 2);
+  } catch (const dt::data::DataError& e) {
+    std::fprintf(stderr, "dist_train: error: %s\n", e.what());
+    dt::comm::abort_world(world, 2);
+  } catch (const dt::trainer::CheckpointError& e) {
+    std::fprintf(stderr, "dist_train: error: %s\n", e.what());
+    dt::comm::abort_world(world, 2);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dist_train: rank %d on %s failed: %s\n", world.rank, world.host.c_str(),
+                 e.what());
+    dt::comm::abort_world(world, 1);
+  }
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up everything and train: real CIFAR-10 when found ($CIFAR10_DIR or
+# data/cifar-10-batches-bin), otherwise the synthetic default (the log says which).
+# Extra arguments go to dist_train, e.g. launch/train.sh --model resnet20 --epochs 1.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$here/launch/install_deps.sh" >/dev/null
+"$here/launch/build.sh" >/dev/null
+exec "${BUILD_DIR:-$here/build}/launch/dist_train" "$@"

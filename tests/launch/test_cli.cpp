@@ -1,0 +1,112 @@
+// launch/cli: strict validation in process, and the binary's one-line errors with exit code 2.
+#include <gtest/gtest.h>
+#include <fstream>
+#include "launch/cli.h"
+#include "tests/test_util.h"
+#include "trainer/errors.h"
+
+using namespace dt;
+
+namespace {
+launch::CliResult parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "dist_train");
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  return launch::parse_cli(int(argv.size()), argv.data());
+}
+
+std::string error_of(std::vector<std::string> args) {
+  try {
+    parse(std::move(args));
+  } catch (const trainer::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Cli, DefaultsAreTheSeedRecipe) {
+  auto c = parse({}).config;
+  EXPECT_EQ(c.model, "resnet14");
+  EXPECT_EQ(c.optimizer, "adam");
+  EXPECT_DOUBLE_EQ(c.lr, 1e-3);
+  EXPECT_EQ(c.batch_size, 30);
+  EXPECT_EQ(c.epochs, 10);
+  EXPECT_EQ(c.augment, "seed");
+}
+
+TEST(Cli, ParsesValues) {
+  auto c = parse({"--model", "resnet20", "--lr", "0.1", "--optimizer", "sgd", "--nesterov",
+                  "--batch-size", "128", "--no-overlap", "--seed", "7"}).config;
+  EXPECT_EQ(c.model, "resnet20");
+  EXPECT_DOUBLE_EQ(c.lr, 0.1);
+  EXPECT_TRUE(c.nesterov);
+  EXPECT_EQ(c.batch_size, 128);
+  EXPECT_FALSE(c.overlap);
+  EXPECT_EQ(c.seed, 7u);
+}
+
+TEST(Cli, RejectsBadValuesWithOneLine) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--batch-size", "0"}, "--batch-size"},   {{"--batch-size", "-3"}, "--batch-size"},
+      {{"--lr", "0"}, "--lr"},                   {{"--lr", "-1"}, "--lr"},
+      {{"--model", "resnet9"}, "unknown model"}, {{"--epochs", "0"}, "--epochs"},
+      {{"--optimizer", "rmsprop"}, "--optimizer"}, {{"--device", "tpu"}, "--device"},
+      {{"--lr", "fast"}, "lr"},                  {{"--no-such-flag"}, "no-such-flag"},
+      {{"stray"}, "stray"},                      {{"--lr-schedule", "exp"}, "--lr-schedule"},
+      {{"--nesterov"}, "--nesterov"},            {{"--accumulate", "0"}, "--accumulate"},
+  };
+  for (const auto& [args, needle] : cases) {
+    auto msg = error_of(args);
+    EXPECT_NE(msg.find(needle), std::string::npos) << args[0] << " -> '" << msg << "'";
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line: " << msg;
+  }
+}
+
+TEST(Cli, MissingDataDirectoryIsAnError) {
+  auto cli = parse({"--data", "/nonexistent/cifar"});
+  EXPECT_THROW(launch::resolve_data_source(cli, 100), trainer::ConfigError);
+}
+
+TEST(Cli, HelpDocumentsEveryFlagWithItsDefault) {
+  auto r = parse({"--help"});
+  ASSERT_TRUE(r.help);
+  for (const char* flag : {"--data", "--synthetic", "--model", "--epochs", "--batch-size",
+                           "--optimizer", "--lr ", "--momentum", "--weight-decay", "--lr-schedule",
+                           "--augment", "--device", "--seed", "--threads", "--max-steps",
+                           "--log-dir", "--checkpoint-dir", "--bucket-mb", "--accumulate"}) {
+    EXPECT_NE(r.help_text.find(flag), std::string::npos) << flag;
+  }
+  EXPECT_NE(r.help_text.find("(default: resnet14)"), std::string::npos);
+  EXPECT_NE(r.help_text.find("(default: 0.001)"), std::string::npos);
+}
+
+// The binary itself: bad input -> exit code 2 and a one-line message.
+TEST(CliBinary, BadInputExitsWithCode2AndOneLine) {
+  test_util::TempDir dir;
+  std::ofstream(dir / "data_batch_1.bin") << "short";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--batch-size 0", "--batch-size"},
+      {"--lr -1", "--lr"},
+      {"--model nope", "unknown model"},
+      {"--data /nonexistent", "no such directory"},
+      {"--data " + dir.path().string(), "data_batch_1.bin"},
+      {"--device cuda --synthetic 100", "no CUDA GPU"},
+  };
+  for (const auto& [args, needle] : cases) {
+    auto r = test_util::run_command("cd " + dir.path().string() + " && env -u CIFAR10_DIR " +
+                                  test_util::dist_train_binary() + " " + args);
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find("dist_train: error: "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  }
+  auto bad_env = test_util::run_command("CIFAR10_DIR=/nonexistent " + test_util::dist_train_binary());
+  EXPECT_EQ(bad_env.exit_code, 2) << bad_env.output;
+}
+
+TEST(CliBinary, HelpExitsZero) {
+  auto r = test_util::run_command(test_util::dist_train_binary() + " --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--batch-size"), std::string::npos);
+}

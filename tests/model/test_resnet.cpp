@@ -1,0 +1,63 @@
+// model/: shapes, parameter counts and state-dict names, checked against PyTorch itself.
+#include <gtest/gtest.h>
+#include <sstream>
+#include "model/resnet.h"
+#include "tests/test_util.h"
+#include "trainer/checkpoint.h"
+
+using namespace dt;
+
+TEST(ResNet, OutputShapeForEveryModel) {
+  for (const auto& spec : model::resnet_specs()) {
+    if (spec.name == "resnet110") continue;  // same code path as resnet56, just slower
+    auto net = model::make_resnet(spec.name);
+    auto out = net->forward(torch::randn({3, 3, 32, 32}));
+    EXPECT_EQ(out.sizes(), (std::vector<int64_t>{3, 10})) << spec.name;
+  }
+}
+
+TEST(ResNet, ParameterCounts) {
+  // resnet14: the seed's model (counted from the seed's Python); resnet20..110: He et al.'s
+  // option-A ResNets (0.27M, 0.46M, 0.66M, 0.85M, 1.7M as in the paper).
+  const std::vector<std::pair<std::string, int64_t>> expected = {
+      {"resnet14", 195738}, {"resnet20", 269722}, {"resnet32", 464154},
+      {"resnet44", 658586}, {"resnet56", 853018}, {"resnet110", 1727962}};
+  for (const auto& [name, count] : expected) {
+    EXPECT_EQ(model::parameter_count(*model::make_resnet(name)), count) << name;
+  }
+}
+
+TEST(ResNet, UnknownModelIsRejected) {
+  EXPECT_THROW(model::make_resnet("resnet15"), std::invalid_argument);
+}
+
+TEST(ResNet, StateDictNamesAndShapesEqualPyTorch) {
+  DT_REQUIRE_PYTHON();
+  for (const char* name : {"resnet14", "resnet20", "resnet56"}) {
+    auto r = test_util::run_command(test_util::python() + " " + test_util::source_dir() +
+                                  "/tests/python/reference_models.py names " + name);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    std::ostringstream cpp;
+    cpp << "[";
+    bool first = true;
+    for (const auto& kv : trainer::state_dict(*model::make_resnet(name))) {
+      cpp << (first ? "" : ", ") << "[\"" << kv.key() << "\", [";
+      for (int64_t d = 0; d < kv.value().dim(); ++d) cpp << (d ? ", " : "") << kv.value().size(d);
+      cpp << "]]";
+      first = false;
+    }
+    cpp << "]";
+    std::string py = r.output;
+    py.erase(py.find_last_not_of("\n") + 1);
+    EXPECT_EQ(cpp.str(), py) << name << ": C++ state dict differs from PyTorch's (same order)";
+  }
+}
+
+TEST(ResNet, SameSeedSameWeights) {
+  torch::manual_seed(3);
+  auto a = model::make_resnet("resnet14");
+  torch::manual_seed(3);
+  auto b = model::make_resnet("resnet14");
+  auto pa = a->parameters(), pb = b->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i]));
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""PyTorch (Python) definitions of the models dist_train builds in C++, used as the reference:
+the seed's ResNet exactly as the seed script writes it, and He et al.'s CIFAR ResNets with
+option-A (zero-padded identity) shortcuts.
+
+    reference_models.py names MODEL          -> JSON {name: shape} of the state dict, in order
+    reference_models.py load MODEL FILE      -> loads FILE["model"] strictly, prints a checksum
+    reference_models.py save MODEL FILE SEED -> torch.save({"model": state_dict}) of a new model
+"""
+import json, sys
+import torch, torch.nn as nn
+import torch.nn.functional as F
+
+
+def conv3x3(cin, cout, stride=1):
+    return nn.Conv2d(cin, cout, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+class ResidualBlock(nn.Module):  # the seed's block, attribute names as in the seed
+    def __init__(self, cin, cout, stride=1, downsample=None, option_a=False):
+        super().__init__()
+        self.conv1 = conv3x3(cin, cout, stride)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(cout, cout)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = downsample
+        self.pad = (cout - cin) if option_a and (stride != 1 or cin != cout) else 0
+        self.stride = stride
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.downsample is not None:
+            residual = self.downsample(x)
+        elif self.pad or self.stride != 1:
+            residual = F.pad(x[:, :, ::self.stride, ::self.stride],
+                             (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+        else:
+            residual = x
+        return self.relu(out + residual)
+
+
+class ResNet(nn.Module):
+    def __init__(self, blocks=2, option_a=False, num_classes=10):
+        super().__init__()
+        self.in_channels, self.option_a = 16, option_a
+        self.conv = conv3x3(3, 16)
+        self.bn = nn.BatchNorm2d(16)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = self.make_layer(16, blocks)
+        self.layer2 = self.make_layer(32, blocks, 2)
+        self.layer3 = self.make_layer(64, blocks, 2)
+        self.avg_pool = nn.AvgPool2d(8)
+        self.fc = nn.Linear(64, num_classes)
+
+    def make_layer(self, cout, blocks, stride=1):
+        downsample = None
+        if (stride != 1 or self.in_channels != cout) and not self.option_a:
+            downsample = nn.Sequential(conv3x3(self.in_channels, cout, stride), nn.BatchNorm2d(cout))
+        layers = [ResidualBlock(self.in_channels, cout, stride, downsample, self.option_a)]
+        self.in_channels = cout
+        layers += [ResidualBlock(cout, cout) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        out = self.relu(self.bn(self.conv(x)))
+        out = self.layer3(self.layer2(self.layer1(out)))
+        return self.fc(self.avg_pool(out).flatten(1))
+
+
+BLOCKS = {"resnet14": 2, "resnet20": 3, "resnet32": 5, "resnet44": 7, "resnet56": 9, "resnet110": 18}
+
+
+def make(name):
+    return ResNet(BLOCKS[name], option_a=name != "resnet14")
+
+
+def main():
+    cmd, name = sys.argv[1], sys.argv[2]
+    if cmd == "names":
+        print(json.dumps([[k, list(v.shape)] for k, v in make(name).state_dict().items()]))
+    elif cmd == "load":
+        ckpt = torch.load(sys.argv[3], map_location="cpu")
+        model = make(name)
+        model.load_state_dict(ckpt["model"], strict=True)
+        model.eval()
+        torch.manual_seed(0)
+        x = torch.randn(4, 3, 32, 32)
+        print(json.dumps({"keys": len(ckpt["model"]), "logits": model(x).tolist(),
+                          "param_sum": float(sum(p.double().sum() for p in model.parameters()))}))
+    elif cmd == "save":
+        torch.manual_seed(int(sys.argv[4]))
+        model = make(name)
+        for m in model.modules():  # non-trivial buffers, so loading them is checked too
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-1, 1); m.running_var.uniform_(0.5, 2)
+                m.num_batches_tracked.fill_(7)
+        torch.save({"model": model.state_dict()}, sys.argv[3])
+        model.eval()
+        torch.manual_seed(0)
+        x = torch.randn(4, 3, 32, 32)
+        print(json.dumps({"logits": model(x).tolist()}))
+
+
+if __name__ == "__main__":
+    main()

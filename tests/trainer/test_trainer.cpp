@@ -1,0 +1,159 @@
+// trainer/: LR schedules, TensorBoard files read back by the tensorboard package, checkpoints
+// loaded by PyTorch, and a short training run that learns.
+#include <gtest/gtest.h>
+#include <fstream>
+#include "data/synthetic.h"
+#include "model/resnet.h"
+#include "tests/test_util.h"
+#include "trainer/checkpoint.h"
+#include "trainer/lr_schedule.h"
+#include "trainer/tensorboard.h"
+#include "trainer/trainer.h"
+
+using namespace dt;
+using dt::test_util::TempDir;
+
+TEST(LrSchedule, Shapes) {
+  trainer::LrSchedule s;
+  s.base_lr = 0.1;
+  s.steps_per_epoch = 10;
+  s.total_steps = 100;
+  EXPECT_DOUBLE_EQ(s.lr_at(57), 0.1);
+  s.kind = "step";
+  s.step_epochs = 3;
+  s.gamma = 0.5;
+  EXPECT_DOUBLE_EQ(s.lr_at(29), 0.1);
+  EXPECT_DOUBLE_EQ(s.lr_at(30), 0.05);
+  EXPECT_DOUBLE_EQ(s.lr_at(65), 0.025);
+  s.kind = "cosine";
+  s.warmup_epochs = 1;
+  EXPECT_NEAR(s.lr_at(0), 0.01, 1e-12);
+  EXPECT_NEAR(s.lr_at(9), 0.1, 1e-12);
+  EXPECT_NEAR(s.lr_at(55), 0.05, 1e-12);
+  EXPECT_NEAR(s.lr_at(100), 0.0, 1e-12);
+  s.kind = "onecycle";
+  s.warmup_epochs = 3;
+  EXPECT_NEAR(s.lr_at(0), 0.1 / 25, 1e-12);
+  EXPECT_NEAR(s.lr_at(30), 0.1, 1e-12);
+  EXPECT_LT(s.lr_at(99), 0.001);
+  for (int64_t i = 1; i < 30; ++i) EXPECT_GT(s.lr_at(i), s.lr_at(i - 1));
+  for (int64_t i = 31; i < 100; ++i) EXPECT_LT(s.lr_at(i), s.lr_at(i - 1));
+}
+
+TEST(TensorBoard, Crc32cKnownValue) {
+  // RFC 3720 test vector: 32 bytes of zeros.
+  std::vector<uint8_t> zeros(32, 0);
+  EXPECT_EQ(trainer::crc32c(zeros.data(), zeros.size()), 0x8a9136aau);
+  EXPECT_EQ(trainer::crc32c("123456789", 9), 0xe3069283u);
+}
+
+TEST(TensorBoard, EventsReadBackWithTheTensorboardPackage) {
+  DT_REQUIRE_PYTHON();
+  TempDir dir;
+  std::string path;
+  {
+    trainer::TensorBoardWriter w(dir.path().string());
+    for (int i = 1; i <= 3; ++i) w.add_scalar("train_loss", 1.0f / i, 100 * i);
+    w.add_scalar("test_accuracy", 0.625f, 1);
+    path = w.path();
+  }
+  std::ofstream(dir / "read.py")
+      << "import sys\n"
+         "from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n"
+         "ea = EventAccumulator(sys.argv[1]); ea.Reload()\n"
+         "for tag in sorted(ea.Tags()['scalars']):\n"
+         "    for e in ea.Scalars(tag): print(tag, e.step, round(e.value, 6))\n";
+  auto r = test_util::run_command(test_util::python() + " " + (dir / "read.py") + " " + path);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("test_accuracy 1 0.625"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("train_loss 100 1.0"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("train_loss 300 0.333333"), std::string::npos) << r.output;
+}
+
+TEST(Checkpoint, PyTorchLoadsTheModelStateDict) {
+  DT_REQUIRE_PYTHON();
+  TempDir dir;
+  torch::manual_seed(1);
+  auto net = model::make_resnet("resnet20");
+  {  // non-trivial buffers
+    torch::NoGradGuard g;
+    for (auto& b : net->buffers()) {
+      if (b.is_floating_point()) b.uniform_(0.5, 1.5);
+    }
+  }
+  trainer::save_checkpoint(dir / "last.pt", *net, {1, 10, 1, "cfg"});
+  auto r = test_util::run_command(test_util::python() + " " + test_util::source_dir() +
+                                "/tests/python/reference_models.py load resnet20 " + (dir / "last.pt"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Same logits in Python as in C++ on the same input.
+  net->eval();
+  torch::manual_seed(0);
+  auto x = torch::randn({4, 3, 32, 32});
+  auto logits = net->forward(x);
+  auto pos = r.output.find("\"logits\": [[");
+  ASSERT_NE(pos, std::string::npos) << r.output;
+  const double first = std::stod(r.output.substr(pos + 12));
+  EXPECT_NEAR(first, logits[0][0].item<double>(), 1e-4);
+}
+
+TEST(Checkpoint, AtomicWriteReplacesWholeFile) {
+  TempDir dir;
+  trainer::write_file_atomically(dir / "f", std::vector<char>(1000, 'a'));
+  trainer::write_file_atomically(dir / "f", std::vector<char>(10, 'b'));
+  std::ifstream in(dir / "f");
+  std::string s((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(s, std::string(10, 'b'));
+  size_t files = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir.path())) files += !e.path().empty();
+  EXPECT_EQ(files, 1u) << "no temporary file left behind";
+}
+
+TEST(Trainer, LearnsSyntheticData) {
+  TempDir dir;
+  trainer::Config c;
+  c.synthetic = 1200;
+  c.epochs = 2;
+  c.batch_size = 32;
+  c.augment = "standard";
+  c.log_dir = dir / "runs";
+  c.checkpoint_dir = dir / "ckpt";
+  c.log_every = 10;
+  trainer::RunContext ctx;
+  trainer::Trainer t(c, ctx, data::make_synthetic(1200, 0), data::make_synthetic(500, 1));
+  auto s = t.run();
+  EXPECT_EQ(s.steps, 2 * (1200 / 32));
+  EXPECT_GT(s.last_eval.accuracy, 0.5) << "chance is 0.1";
+  EXPECT_TRUE(std::filesystem::exists(dir / "ckpt/last.pt"));
+  std::ifstream m(dir / "runs/metrics.jsonl");
+  std::string line;
+  int lines = 0;
+  while (std::getline(m, line)) {
+    ++lines;
+    for (const char* key : {"\"epoch\"", "\"step\"", "\"train_loss\"", "\"test_loss\"",
+                            "\"test_accuracy\"", "\"images_per_s\"", "\"seconds\""}) {
+      EXPECT_NE(line.find(key), std::string::npos) << key << " in " << line;
+    }
+  }
+  EXPECT_EQ(lines, 2);
+}
+
+TEST(Trainer, SameSeedSameParameters) {
+  TempDir dir;
+  trainer::Config c;
+  c.synthetic = 300;
+  c.epochs = 1;
+  c.max_steps = 5;
+  c.batch_size = 16;
+  c.log_dir = dir / "runs";
+  c.checkpoint_dir = dir / "ckpt";
+  std::vector<torch::Tensor> first;
+  for (int run = 0; run < 2; ++run) {
+    trainer::Trainer t(c, {}, data::make_synthetic(300, 0), data::make_synthetic(100, 1));
+    t.run();
+    auto params = t.model().parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (run == 0) first.push_back(params[i].clone());
+      else EXPECT_TRUE(torch::equal(first[i], params[i])) << i;
+    }
+  }
+}

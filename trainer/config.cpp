@@ -1,0 +1,100 @@
+#include "trainer/config.h"
+
+#include <sstream>
+#include "trainer/errors.h"
+
+namespace dt::trainer {
+namespace {
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw ConfigError(message);
+}
+
+bool one_of(const std::string& v, std::initializer_list<const char*> options) {
+  for (const char* o : options) {
+    if (v == o) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void validate(const Config& c) {
+  require(c.epochs >= 1, "--epochs must be >= 1, got " + std::to_string(c.epochs));
+  require(c.batch_size >= 1, "--batch-size must be >= 1, got " + std::to_string(c.batch_size));
+  require(c.lr > 0, "--lr must be > 0, got " + std::to_string(c.lr));
+  require(c.momentum >= 0 && c.momentum < 1, "--momentum must be in [0, 1)");
+  require(c.weight_decay >= 0, "--weight-decay must be >= 0");
+  require(c.label_smoothing >= 0 && c.label_smoothing < 1, "--label-smoothing must be in [0, 1)");
+  require(c.warmup_epochs >= 0 && c.warmup_epochs <= c.epochs,
+          "--warmup-epochs must be in [0, --epochs]");
+  require(c.lr_step_epochs > 0, "--lr-step-epochs must be > 0");
+  require(c.lr_gamma > 0 && c.lr_gamma <= 1, "--lr-gamma must be in (0, 1]");
+  require(one_of(c.optimizer, {"sgd", "adam"}),
+          "--optimizer must be sgd or adam, got '" + c.optimizer + "'");
+  require(!c.nesterov || c.optimizer == "sgd", "--nesterov needs --optimizer sgd");
+  require(!c.nesterov || c.momentum > 0, "--nesterov needs --momentum > 0");
+  require(one_of(c.lr_schedule, {"constant", "step", "cosine", "onecycle"}),
+          "--lr-schedule must be constant, step, cosine or onecycle, got '" + c.lr_schedule + "'");
+  require(one_of(c.device, {"auto", "cuda", "cpu"}),
+          "--device must be auto, cuda or cpu, got '" + c.device + "'");
+  require(one_of(c.channels_last, {"auto", "on", "off"}),
+          "--channels-last must be auto, on or off, got '" + c.channels_last + "'");
+  require(c.threads >= 0, "--threads must be >= 0");
+  require(c.max_steps >= 0, "--max-steps must be >= 0");
+  require(c.synthetic >= 0, "--synthetic must be >= 0");
+  require(c.eval_batch >= 1, "--eval-batch must be >= 1");
+  require(c.bucket_mb > 0, "--bucket-mb must be > 0");
+  require(c.accumulate >= 1, "--accumulate must be >= 1");
+  require(c.comm_timeout_s > 0, "--comm-timeout must be > 0 seconds");
+  require(c.log_every >= 1, "--log-every must be >= 1");
+}
+
+std::string to_string(const Config& c) {
+  std::ostringstream o;
+  o.precision(17);
+  o << "data = " << (c.synthetic > 0 ? "synthetic" : c.data_dir) << "\n"
+    << "synthetic = " << c.synthetic << "\n"
+    << "augment = " << c.augment << "\n"
+    << "crop_padding = " << c.crop_padding << "\n"
+    << "pad_mode = " << c.pad_mode << "\n"
+    << "drop_last = " << c.drop_last << "\n"
+    << "model = " << c.model << "\n"
+    << "epochs = " << c.epochs << "\n"
+    << "batch_size = " << c.batch_size << "\n"
+    << "optimizer = " << c.optimizer << "\n"
+    << "lr = " << c.lr << "\n"
+    << "momentum = " << c.momentum << "\n"
+    << "nesterov = " << c.nesterov << "\n"
+    << "weight_decay = " << c.weight_decay << "\n"
+    << "lr_schedule = " << c.lr_schedule << "\n"
+    << "warmup_epochs = " << c.warmup_epochs << "\n"
+    << "lr_step_epochs = " << c.lr_step_epochs << "\n"
+    << "lr_gamma = " << c.lr_gamma << "\n"
+    << "label_smoothing = " << c.label_smoothing << "\n"
+    << "device = " << c.device << "\n"
+    << "seed = " << c.seed << "\n"
+    << "threads = " << c.threads << "\n"
+    << "max_steps = " << c.max_steps << "\n"
+    << "channels_last = " << c.channels_last << "\n"
+    << "eval_batch = " << c.eval_batch << "\n"
+    << "bucket_mb = " << c.bucket_mb << "\n"
+    << "accumulate = " << c.accumulate << "\n"
+    << "overlap = " << c.overlap << "\n"
+    << "comm_timeout_s = " << c.comm_timeout_s << "\n"
+    << "log_dir = " << c.log_dir << "\n"
+    << "checkpoint_dir = " << c.checkpoint_dir << "\n"
+    << "log_every = " << c.log_every << "\n";
+  return o.str();
+}
+
+uint64_t config_hash(const Config& c) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a: stable across builds and hosts
+  for (unsigned char ch : to_string(c)) {
+    h ^= ch;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+}  // namespace dt::trainer

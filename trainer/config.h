@@ -1,0 +1,60 @@
+// The one typed configuration of a run. launch/cli.cpp fills it from the command line (every flag
+// declared once there, with its default and help); everything else only reads it.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace dt::trainer {
+
+struct Config {
+  // Data
+  std::string data_dir;       // CIFAR-10 binary folder; empty when synthetic
+  int64_t synthetic = 0;      // > 0: train on this many synthetic images instead
+  std::string augment = "seed";
+  int64_t crop_padding = 4;
+  std::string pad_mode = "zero";
+  bool drop_last = true;
+
+  // Model and optimisation
+  std::string model = "resnet14";
+  int64_t epochs = 10;
+  int64_t batch_size = 30;    // per rank
+  std::string optimizer = "adam";
+  double lr = 1e-3;
+  double momentum = 0.9;
+  bool nesterov = false;
+  double weight_decay = 0.0;
+  std::string lr_schedule = "constant";
+  double warmup_epochs = 0.0;
+  double lr_step_epochs = 30.0;
+  double lr_gamma = 0.1;
+  double label_smoothing = 0.0;
+
+  // Execution
+  std::string device = "auto";
+  uint64_t seed = 0;
+  int64_t threads = 0;        // 0: LibTorch's default
+  int64_t max_steps = 0;      // 0: no limit
+  std::string channels_last = "auto";
+  int64_t eval_batch = 1000;
+
+  // Distribution
+  double bucket_mb = 25.0;
+  int64_t accumulate = 1;
+  bool overlap = true;
+  double comm_timeout_s = 600.0;
+
+  // Outputs
+  std::string log_dir = "runs";
+  std::string checkpoint_dir = "checkpoints";
+  int64_t log_every = 100;
+};
+
+// Throws ConfigError (one line) for any out-of-range or inconsistent value.
+void validate(const Config& config);
+
+// Canonical "key = value" lines: printed by rank 0, hashed by every rank.
+std::string to_string(const Config& config);
+uint64_t config_hash(const Config& config);
+
+}  // namespace dt::trainer

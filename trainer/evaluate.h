@@ -1,0 +1,26 @@
+// Test-set evaluation: mean cross-entropy loss and top-1 accuracy.
+#pragma once
+#include <torch/torch.h>
+#include "data/loader.h"
+
+namespace dt::trainer {
+
+struct EvalResult {
+  double loss = 0;
+  double accuracy = 0;
+  int64_t samples = 0;
+};
+
+// Evaluates rows [begin, end) of `set` in eval mode (restores the previous mode). The loss and
+// correct count are summed, so shards evaluated on several ranks can be combined exactly.
+struct EvalSums {
+  double loss_sum = 0;
+  int64_t correct = 0;
+  int64_t samples = 0;
+  EvalResult result() const;
+};
+EvalSums evaluate_sums(torch::nn::Module& model,
+                       const std::function<torch::Tensor(const torch::Tensor&)>& forward,
+                       const data::EvalSet& set, int64_t begin, int64_t end, int64_t batch);
+
+}  // namespace dt::trainer

@@ -1,0 +1,22 @@
+#include "trainer/optimizer.h"
+
+namespace dt::trainer {
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Config& c,
+                                                        const std::vector<torch::Tensor>& params) {
+  if (c.optimizer == "sgd") {
+    return std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(c.lr)
+                    .momentum(c.momentum)
+                    .nesterov(c.nesterov)
+                    .weight_decay(c.weight_decay));
+  }
+  return std::make_unique<torch::optim::Adam>(
+      params, torch::optim::AdamOptions(c.lr).weight_decay(c.weight_decay));
+}
+
+void set_lr(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+}  // namespace dt::trainer

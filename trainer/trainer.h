@@ -1,0 +1,43 @@
+// The training loop: one model replica on one device, fed by the sharded loader, evaluated and
+// checkpointed by rank 0 each epoch.
+#pragma once
+#include <torch/torch.h>
+#include <memory>
+#include <string>
+#include "data/dataset.h"
+#include "trainer/config.h"
+#include "trainer/evaluate.h"
+
+namespace dt::trainer {
+
+// Where this replica runs: rank, world and device, resolved by launch/.
+struct RunContext {
+  int rank = 0;
+  int world_size = 1;
+  torch::Device device = torch::kCPU;
+};
+
+struct TrainSummary {
+  int64_t steps = 0;
+  int64_t epochs_completed = 0;
+  double final_train_loss = 0;
+  EvalResult last_eval;
+  double best_accuracy = 0;
+  double train_seconds = 0;
+  double images_per_s = 0;  // global, over timed steps
+};
+
+class Trainer {
+ public:
+  Trainer(const Config& config, const RunContext& context, data::Dataset train,
+          data::Dataset test);
+  ~Trainer();
+  TrainSummary run();
+  torch::nn::Module& model();
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace dt::trainer
