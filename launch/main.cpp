@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 #include <spdlog/spdlog.h>
 #include <cstdio>
+#include "comm/communicator.h"
 #include "comm/errors.h"
 #include "comm/world.h"
 #include "data/cifar10.h"
@@ -19,6 +20,8 @@
 namespace {
 
 constexpr int64_t kSyntheticDefault = 10000;
+// Held here so that the failure path in main() can abort it before MPI_Abort.
+std::unique_ptr<dt::comm::Communicator> g_comm;
 
 int run(dt::comm::World& world, int argc, char** argv) {
   using namespace dt;
@@ -47,6 +50,15 @@ int run(dt::comm::World& world, int argc, char** argv) {
     test = data::read_cifar10(config.data_dir, data::Split::Test);
   }
 
+  if (world.mpi) {
+    const auto timeout = std::chrono::milliseconds(int64_t(config.comm_timeout_s * 1000));
+    g_comm = std::make_unique<comm::Communicator>(
+        world, timeout, ctx.device.is_cuda() ? int(ctx.device.index()) : -1);
+    // The first collective: every rank must run the same configuration.
+    comm::require_same_on_all_ranks(*g_comm, trainer::config_hash(config),
+                                    "the configuration hash (command-line flags)");
+    ctx.comm = g_comm.get();
+  }
   trainer::Trainer t(config, ctx, std::move(train), std::move(test));
   if (world.rank == 0) {
     spdlog::info("dist_train: {} rank(s); {}", world.size, source);
@@ -73,6 +85,7 @@ int main(int argc, char** argv) {
     spdlog::set_pattern(world.size > 1 ? "[%H:%M:%S.%e] [rank " + std::to_string(world.rank) + "] %v"
                                        : "[%H:%M:%S.%e] %v");
     const int code = run(world, argc, argv);
+    g_comm.reset();
     dt::comm::finalize_world(world);
     return code;
   } catch (const dt::trainer::ConfigError& e) {
@@ -84,9 +97,14 @@ int main(int argc, char** argv) {
   } catch (const dt::trainer::CheckpointError& e) {
     std::fprintf(stderr, "dist_train: error: %s\n", e.what());
     dt::comm::abort_world(world, 2);
+  } catch (const dt::comm::RankMismatch& e) {
+    std::fprintf(stderr, "dist_train: error: rank %d: %s\n", world.rank, e.what());
+    if (g_comm) g_comm->abort();
+    dt::comm::abort_world(world, 2);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dist_train: rank %d on %s failed: %s\n", world.rank, world.host.c_str(),
                  e.what());
+    if (g_comm) g_comm->abort();
     dt::comm::abort_world(world, 1);
   }
 }

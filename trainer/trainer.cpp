@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include "comm/reducer.h"
 #include "data/loader.h"
 #include "model/resnet.h"
 #include "trainer/checkpoint.h"
@@ -38,9 +39,11 @@ struct Trainer::State {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::unique_ptr<data::TrainLoader> loader;
   std::unique_ptr<data::EvalSet> eval_set;
+  std::unique_ptr<comm::Reducer> reducer;  // world_size > 1
   LrSchedule schedule;
   bool channels_last = true;
   int64_t total_steps = 0;
+  int64_t steps_per_epoch = 0;  // optimizer steps
 };
 
 Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset train,
@@ -78,13 +81,23 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
                                                  s.channels_last);
   }
 
+  if (ctx.world_size > 1) {
+    TORCH_CHECK(ctx.comm, "Trainer: a world of ", ctx.world_size, " needs a communicator");
+    comm::broadcast_model(*s.net, *ctx.comm);  // every replica starts from rank 0's weights
+    comm::ReducerOptions ro;
+    ro.bucket_mb = config.bucket_mb;
+    ro.overlap = config.overlap;
+    s.reducer = std::make_unique<comm::Reducer>(s.net->parameters(), *ctx.comm, ro);
+  }
   s.optimizer = make_optimizer(config, s.net->parameters());
-  s.total_steps = config.epochs * s.loader->steps_per_epoch();
+  // One optimizer step consumes --accumulate loader batches (micro-batches).
+  s.steps_per_epoch = std::max<int64_t>(1, s.loader->steps_per_epoch() / config.accumulate);
+  s.total_steps = config.epochs * s.steps_per_epoch;
   if (config.max_steps > 0) s.total_steps = std::min(s.total_steps, config.max_steps);
   s.schedule.kind = config.lr_schedule;
   s.schedule.base_lr = config.lr;
-  s.schedule.steps_per_epoch = s.loader->steps_per_epoch();
-  s.schedule.total_steps = config.epochs * s.loader->steps_per_epoch();
+  s.schedule.steps_per_epoch = s.steps_per_epoch;
+  s.schedule.total_steps = config.epochs * s.steps_per_epoch;
   s.schedule.warmup_epochs = config.warmup_epochs;
   s.schedule.step_epochs = config.lr_step_epochs;
   s.schedule.gamma = config.lr_gamma;
@@ -98,7 +111,7 @@ TrainSummary Trainer::run() {
   auto& s = *s_;
   const auto& c = s.config;
   const bool rank0 = s.ctx.rank == 0;
-  const int64_t steps_per_epoch = s.loader->steps_per_epoch();
+  const int64_t steps_per_epoch = s.steps_per_epoch;
   const auto& sampler = s.loader->sampler();
 
   if (rank0) {
@@ -107,8 +120,10 @@ TrainSummary Trainer::run() {
                  s.channels_last ? "with" : "without");
     spdlog::info("data: {} train / {} test images from {}; augment {}", s.train.size(),
                  s.test.size(), s.train.source, c.augment);
-    spdlog::info("batch {} per rank x {} ranks = {} global; {} steps per epoch; tail: {}",
-                 c.batch_size, s.ctx.world_size, sampler.global_batch(), steps_per_epoch,
+    spdlog::info("batch {} per rank x {} ranks{} = {} global; {} steps per epoch; tail: {}",
+                 c.batch_size, s.ctx.world_size,
+                 c.accumulate > 1 ? " x " + std::to_string(c.accumulate) + " micro-batches" : "",
+                 sampler.global_batch() * c.accumulate, steps_per_epoch,
                  c.drop_last ? "drop_last (" + std::to_string(sampler.dropped_per_epoch()) +
                                    " samples dropped per epoch)"
                              : "padded (" + std::to_string(sampler.padded_per_epoch()) +
@@ -139,16 +154,34 @@ TrainSummary Trainer::run() {
   int64_t window_steps = 0, epoch_steps = 0;
   double last_rate = 0, last_logged_loss = 0;
 
+  // Sum of `value` over ranks divided by the world size (value is a 0-dim tensor).
+  auto global_mean = [&](const torch::Tensor& value) {
+    if (!s.ctx.comm || s.ctx.world_size == 1) return value;
+    auto cpu = value.cpu();
+    s.ctx.comm->all_reduce(cpu);
+    return (cpu / s.ctx.world_size).to(value.device());
+  };
+
   for (int64_t step = 0; step < s.total_steps; ++step) {
-    auto batch = s.loader->next();
+    // Each epoch starts at its own data epoch, whatever --accumulate left over.
+    if (step % steps_per_epoch == 0) s.loader->seek(step / steps_per_epoch, 0);
     const double lr = s.schedule.lr_at(step);
     set_lr(*s.optimizer, lr);
-
     s.optimizer->zero_grad();
-    auto logits = forward(batch.images);
-    auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), batch.labels,
-                                                     ce_options);
-    loss.backward();
+    data::Batch batch;
+    torch::Tensor loss;
+    for (int64_t micro = 0; micro < c.accumulate; ++micro) {
+      batch = s.loader->next();
+      const bool last = micro + 1 == c.accumulate;
+      if (s.reducer) s.reducer->prepare(/*sync=*/last);  // no communication until the last
+      auto logits = forward(batch.images);
+      auto micro_loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32),
+                                                             batch.labels, ce_options);
+      (c.accumulate > 1 ? micro_loss / double(c.accumulate) : micro_loss).backward();
+      loss = micro == 0 ? micro_loss.detach() : loss + micro_loss.detach();
+    }
+    if (c.accumulate > 1) loss = loss / double(c.accumulate);
+    if (s.reducer) s.reducer->finish();  // waits for every bucket, with the deadline
     s.optimizer->step();
 
     auto l = loss.detach().to(torch::kFloat64);
@@ -156,12 +189,13 @@ TrainSummary Trainer::run() {
     epoch_loss += l;
     ++window_steps;
     ++epoch_steps;
-    window_images += batch.images.size(0) * s.ctx.world_size;
-    epoch_images += batch.images.size(0) * s.ctx.world_size;
+    window_images += batch.images.size(0) * s.ctx.world_size * c.accumulate;
+    epoch_images += batch.images.size(0) * s.ctx.world_size * c.accumulate;
     const int64_t done = step + 1;
 
     if (done % c.log_every == 0 || done == s.total_steps) {
-      const double mean_loss = window_loss.item<double>() / window_steps;  // one sync per window
+      // The mean over all ranks; one host sync (and one small collective) per window.
+      const double mean_loss = global_mean(window_loss).item<double>() / window_steps;
       if (!std::isfinite(mean_loss)) {
         throw NonFiniteLoss("loss is " + std::to_string(mean_loss) + " at step " +
                             std::to_string(done));
@@ -186,12 +220,12 @@ TrainSummary Trainer::run() {
 
     const bool epoch_end = done % steps_per_epoch == 0 || done == s.total_steps;
     if (epoch_end) {
-      const int64_t epoch = batch.epoch + 1;
+      const int64_t epoch = step / steps_per_epoch + 1;
       const double epoch_seconds = seconds_since(epoch_start);
       EpochMetrics m;
       m.epoch = epoch;
       m.step = done;
-      m.train_loss = epoch_loss.item<double>() / std::max<int64_t>(epoch_steps, 1);
+      m.train_loss = global_mean(epoch_loss).item<double>() / std::max<int64_t>(epoch_steps, 1);
       m.images_per_s = epoch_images / epoch_seconds;
       m.seconds = seconds_since(run_start);
       m.lr = lr;
@@ -227,8 +261,8 @@ TrainSummary Trainer::run() {
     summary.steps = done;
   }
   summary.train_seconds = seconds_since(run_start);
-  summary.images_per_s =
-      summary.steps * double(c.batch_size) * s.ctx.world_size / summary.train_seconds;
+  summary.images_per_s = summary.steps * double(c.batch_size) * s.ctx.world_size * c.accumulate /
+                         summary.train_seconds;
   return summary;
 }
 

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 #include <memory>
 #include <string>
+#include "comm/communicator.h"
 #include "data/dataset.h"
 #include "trainer/config.h"
 #include "trainer/evaluate.h"
@@ -15,6 +16,7 @@ struct RunContext {
   int rank = 0;
   int world_size = 1;
   torch::Device device = torch::kCPU;
+  comm::Communicator* comm = nullptr;  // required when world_size > 1
 };
 
 struct TrainSummary {

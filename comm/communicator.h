@@ -1,0 +1,56 @@
+// The Communicator: rank identity plus collectives on tensors, each with an asynchronous form
+// whose Work is waited with a deadline. The implementation is chosen per call by the tensor's
+// device: NCCL for CUDA tensors, MPI for CPU tensors. A world of one that was not launched by
+// MPI completes every collective locally and touches no communication library.
+//
+// Contract: every collective is called in the same order on every rank.
+#pragma once
+#include <torch/torch.h>
+#include <chrono>
+#include <memory>
+#include <string>
+#include "comm/backend.h"
+#include "comm/world.h"
+
+namespace dt::comm {
+
+class Communicator {
+ public:
+  // `cuda_device` >= 0 also sets up NCCL on that GPU (under MPI with more than... any world).
+  Communicator(const World& world, std::chrono::milliseconds timeout, int cuda_device = -1);
+  ~Communicator();
+
+  int rank() const { return world_.rank; }
+  int world_size() const { return world_.size; }
+  int local_rank() const { return world_.local_rank; }
+  const World& world() const { return world_; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
+
+  std::shared_ptr<Work> all_reduce_async(const torch::Tensor& tensor, ReduceOp op = ReduceOp::Sum);
+  std::shared_ptr<Work> broadcast_async(const torch::Tensor& tensor, int root = 0);
+  std::shared_ptr<Work> all_gather_async(const torch::Tensor& output, const torch::Tensor& input);
+
+  void all_reduce(const torch::Tensor& tensor, ReduceOp op = ReduceOp::Sum) {
+    all_reduce_async(tensor, op)->wait();
+  }
+  void broadcast(const torch::Tensor& tensor, int root = 0) { broadcast_async(tensor, root)->wait(); }
+  // Returns [world_size, *input.sizes()].
+  torch::Tensor all_gather(const torch::Tensor& input);
+  // Every rank has arrived (a small all-reduce, so it obeys the deadline too).
+  void barrier();
+
+  // Aborts the communication libraries without waiting for peers (failure path).
+  void abort();
+
+ private:
+  Backend& backend_for(const torch::Tensor& tensor);
+  World world_;
+  std::chrono::milliseconds timeout_;
+  std::unique_ptr<Backend> mpi_, nccl_;
+};
+
+// Throws RankMismatch unless every rank passes the same `value`. The message names `what`, the
+// first rank that differs and both values. Used for the config hash and the model structure.
+void require_same_on_all_ranks(Communicator& comm, uint64_t value, const std::string& what);
+
+}  // namespace dt::comm

@@ -1,0 +1,140 @@
+#include "comm/mpi_backend.h"
+
+#include <thread>
+#include "comm/check.h"
+#include "comm/errors.h"
+
+namespace dt::comm {
+namespace {
+
+MPI_Op mpi_op(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum: return MPI_SUM;
+    case ReduceOp::Max: return MPI_MAX;
+    case ReduceOp::Min: return MPI_MIN;
+  }
+  return MPI_SUM;
+}
+
+class MpiWork : public Work {
+ public:
+  MpiWork(std::string what, std::vector<torch::Tensor> keep_alive, int rank,
+          std::chrono::milliseconds timeout)
+      : what_(std::move(what)), keep_alive_(std::move(keep_alive)), rank_(rank),
+        deadline_(Clock::now() + timeout), timeout_(timeout) {}
+  ~MpiWork() override {
+    // Never leave MPI writing into freed memory: a request still pending here is a logic error
+    // on the failure path, and the job is being aborted anyway.
+    if (!done_ && request_ != MPI_REQUEST_NULL) {
+      int flag = 0;
+      MPI_Test(&request_, &flag, MPI_STATUS_IGNORE);
+    }
+  }
+  MPI_Request* request() { return &request_; }
+
+  bool test() override {
+    if (done_) return true;
+    int flag = 0;
+    DT_MPI_CHECK(MPI_Test(&request_, &flag, MPI_STATUS_IGNORE));
+    done_ = flag != 0;
+    return done_;
+  }
+
+  void wait() override {
+    int polls = 0;
+    while (!test()) {
+      if (Clock::now() > deadline_) {
+        throw CommTimeout(error_prefix(__FILE__, __LINE__) + what_ + " did not complete within " +
+                          std::to_string(timeout_.count() / 1000.0) +
+                          " s (--comm-timeout): a peer rank is stalled or dead");
+      }
+      // Yield first (latency), then sleep briefly so a waiting rank leaves the core to others.
+      if (++polls < 64) {
+        std::this_thread::yield();
+      } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
+    }
+  }
+
+  std::string describe() const override { return what_; }
+
+ private:
+  std::string what_;
+  std::vector<torch::Tensor> keep_alive_;
+  int rank_;
+  Clock::time_point deadline_;
+  std::chrono::milliseconds timeout_;
+  MPI_Request request_ = MPI_REQUEST_NULL;
+  bool done_ = false;
+};
+
+void require_cpu_contiguous(const torch::Tensor& t, const char* op) {
+  if (!t.is_cpu() || !t.is_contiguous()) {
+    throw CommError(std::string("MpiBackend::") + op + " needs a contiguous CPU tensor");
+  }
+}
+
+std::string describe(const char* op, int64_t seq, const torch::Tensor& t) {
+  return std::string(op) + " #" + std::to_string(seq) + " (" + std::to_string(t.numel()) + " x " +
+         std::string(c10::toString(t.scalar_type())) + ")";
+}
+
+}  // namespace
+
+MPI_Datatype mpi_datatype(const torch::Tensor& t) {
+  switch (t.scalar_type()) {
+    case torch::kFloat32: return MPI_FLOAT;
+    case torch::kFloat64: return MPI_DOUBLE;
+    case torch::kInt64: return MPI_INT64_T;
+    case torch::kInt32: return MPI_INT32_T;
+    case torch::kUInt8: return MPI_UINT8_T;
+    default:
+      throw CommError(std::string("MPI collectives do not support dtype ") +
+                      c10::toString(t.scalar_type()));
+  }
+}
+
+MpiBackend::MpiBackend(int rank, std::chrono::milliseconds timeout)
+    : rank_(rank), timeout_(timeout) {
+  DT_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &comm_));
+  DT_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
+}
+
+MpiBackend::~MpiBackend() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);  // a communicator that outlives MPI (a static) just goes away
+  if (comm_ != MPI_COMM_NULL && !finalized) MPI_Comm_free(&comm_);
+}
+
+std::shared_ptr<Work> MpiBackend::all_reduce(const torch::Tensor& t, ReduceOp op) {
+  require_cpu_contiguous(t, "all_reduce");
+  auto w = std::make_shared<MpiWork>(describe("all_reduce", sequence_++, t),
+                                     std::vector<torch::Tensor>{t}, rank_, timeout_);
+  DT_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), int(t.numel()), mpi_datatype(t),
+                              mpi_op(op), comm_, w->request()));
+  return w;
+}
+
+std::shared_ptr<Work> MpiBackend::broadcast(const torch::Tensor& t, int root) {
+  require_cpu_contiguous(t, "broadcast");
+  auto w = std::make_shared<MpiWork>(describe("broadcast", sequence_++, t),
+                                     std::vector<torch::Tensor>{t}, rank_, timeout_);
+  DT_MPI_CHECK(MPI_Ibcast(t.data_ptr(), int(t.numel()), mpi_datatype(t), root, comm_,
+                          w->request()));
+  return w;
+}
+
+std::shared_ptr<Work> MpiBackend::all_gather(const torch::Tensor& output,
+                                             const torch::Tensor& input) {
+  require_cpu_contiguous(output, "all_gather");
+  require_cpu_contiguous(input, "all_gather");
+  auto w = std::make_shared<MpiWork>(describe("all_gather", sequence_++, input),
+                                     std::vector<torch::Tensor>{output, input}, rank_, timeout_);
+  DT_MPI_CHECK(MPI_Iallgather(input.data_ptr(), int(input.numel()), mpi_datatype(input),
+                              output.data_ptr(), int(input.numel()), mpi_datatype(output), comm_,
+                              w->request()));
+  return w;
+}
+
+}  // namespace dt::comm

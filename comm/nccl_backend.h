@@ -1,0 +1,60 @@
+// Collectives on CUDA tensors over NCCL, bootstrapped by MPI (rank 0 creates the ncclUniqueId
+// and MPI_Bcasts it).
+//
+// Stream contract: each collective runs on this backend's dedicated communication stream. Before
+// it, the comm stream waits on an event recorded on the caller's current (compute) stream, so it
+// sees the caller's writes; after it, an event is recorded on the comm stream, and Work::wait()
+// makes the caller's current stream wait on that event. Tensors are recorded on the comm stream
+// for the caching allocator. No host synchronisation anywhere on this path.
+//
+// Deadlines: a watchdog thread polls each pending collective's completion event and
+// ncclCommGetAsyncError. A collective past --comm-timeout, or an asynchronous NCCL error, aborts
+// the communicator and the job (MPI_Abort) with a message naming the host, rank and collective.
+#pragma once
+#if DT_HAVE_CUDA
+#include <nccl.h>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <c10/cuda/CUDAStream.h>
+#include "comm/backend.h"
+
+namespace dt::comm {
+
+class NcclBackend : public Backend {
+ public:
+  NcclBackend(int rank, int world_size, int device_index, std::chrono::milliseconds timeout);
+  ~NcclBackend() override;
+  std::shared_ptr<Work> all_reduce(const torch::Tensor& tensor, ReduceOp op) override;
+  std::shared_ptr<Work> broadcast(const torch::Tensor& tensor, int root) override;
+  std::shared_ptr<Work> all_gather(const torch::Tensor& output, const torch::Tensor& input) override;
+  void abort() override;
+
+ private:
+  struct Pending {
+    std::shared_ptr<Work> work;
+    Clock::time_point deadline;
+  };
+  // Orders the comm stream after the caller's stream and returns the caller's stream.
+  c10::cuda::CUDAStream enter(const std::vector<torch::Tensor>& tensors);
+  std::shared_ptr<Work> finish(std::string what, std::vector<torch::Tensor> tensors,
+                               c10::cuda::CUDAStream caller);
+  void watchdog();
+
+  ncclComm_t comm_ = nullptr;
+  int rank_, device_;
+  std::chrono::milliseconds timeout_;
+  c10::cuda::CUDAStream stream_;
+  int64_t sequence_ = 0;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Pending> pending_;
+  std::atomic<bool> stop_{false}, aborted_{false};
+  std::thread watchdog_;
+};
+
+}  // namespace dt::comm
+#endif

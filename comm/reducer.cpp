@@ -1,0 +1,199 @@
+#include "comm/reducer.h"
+
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/variable.h>
+#include <sstream>
+#include "comm/errors.h"
+
+namespace dt::comm {
+
+void broadcast_model(torch::nn::Module& module, Communicator& comm) {
+  // Structure fingerprint: names, shapes and dtypes of every parameter and buffer, in order.
+  uint64_t hash = 1469598103934665603ULL;
+  int64_t count = 0;
+  auto mix = [&](const std::string& s) {
+    for (unsigned char c : s) {
+      hash ^= c;
+      hash *= 1099511628211ULL;
+    }
+  };
+  auto tensors = module.named_parameters();
+  for (const auto& b : module.named_buffers()) tensors.insert(b.key(), b.value());
+  for (const auto& t : tensors) {
+    std::ostringstream o;
+    o << t.key() << t.value().sizes() << c10::toString(t.value().scalar_type()) << ";";
+    mix(o.str());
+    ++count;
+  }
+  auto mine = torch::tensor({count, int64_t(hash)}, torch::kInt64);
+  auto all = comm.all_gather(mine);
+  for (int r = 1; r < comm.world_size(); ++r) {
+    if (!torch::equal(all[r], all[0])) {
+      std::ostringstream o;
+      o << "model structure differs between ranks: rank " << r << " has "
+        << all[r][0].item<int64_t>() << " tensors (structure hash " << std::hex
+        << uint64_t(all[r][1].item<int64_t>()) << std::dec << "), rank 0 has "
+        << all[0][0].item<int64_t>() << " tensors (structure hash " << std::hex
+        << uint64_t(all[0][1].item<int64_t>()) << ")";
+      throw RankMismatch(o.str());
+    }
+  }
+  torch::NoGradGuard no_grad;
+  for (const auto& t : tensors) {
+    auto v = t.value();
+    if (v.is_contiguous()) {
+      comm.broadcast(v, 0);
+    } else {  // channels_last weights: broadcast a contiguous copy, then write it back
+      auto c = v.contiguous();
+      comm.broadcast(c, 0);
+      v.copy_(c);
+    }
+  }
+}
+
+Reducer::Reducer(std::vector<torch::Tensor> parameters, Communicator& comm,
+                 const ReducerOptions& options)
+    : params_(std::move(parameters)), comm_(comm), options_(options) {
+  bucket_of_.assign(params_.size(), 0);
+  // Reverse parameter order approximates the order in which backward produces gradients.
+  double cap_mb = options.first_bucket_mb;
+  Bucket current;
+  int64_t current_bytes = 0;
+  auto close = [&] {
+    if (current.params.empty()) return;
+    int64_t elements = 0;
+    for (size_t i = 0; i < current.params.size(); ++i) {
+      current.offsets.push_back(elements);
+      elements += params_[current.params[i]].numel();
+    }
+    const auto& first = params_[current.params.front()];
+    current.flat = torch::zeros({elements}, first.options().requires_grad(false));
+    buckets_.push_back(std::move(current));
+    current = Bucket{};
+    current_bytes = 0;
+    cap_mb = options_.bucket_mb;
+  };
+  for (size_t k = params_.size(); k-- > 0;) {
+    const auto& p = params_[k];
+    if (!current.params.empty() &&
+        (p.scalar_type() != params_[current.params.front()].scalar_type() ||
+         current_bytes + int64_t(p.nbytes()) > int64_t(cap_mb * 1024 * 1024))) {
+      close();
+    }
+    bucket_of_[k] = buckets_.size();
+    current.params.push_back(k);
+    current_bytes += int64_t(p.nbytes());
+  }
+  close();
+
+  for (size_t k = 0; k < params_.size(); ++k) {
+    auto acc = torch::autograd::impl::grad_accumulator(params_[k]);
+    TORCH_CHECK(acc, "Reducer: parameter ", k, " is not a leaf that requires grad");
+    hook_keys_.push_back(acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
+        [this, k](const torch::autograd::variable_list& outputs,
+                  const torch::autograd::variable_list&) {
+          on_gradient(k);
+          return outputs;
+        })));
+    accumulators_.push_back(std::move(acc));  // keeps the accumulator (and its hook) alive
+  }
+}
+
+Reducer::~Reducer() {
+  for (size_t k = 0; k < accumulators_.size(); ++k) accumulators_[k]->del_post_hook(hook_keys_[k]);
+}
+
+std::vector<int64_t> Reducer::bucket_sizes() const {
+  std::vector<int64_t> sizes;
+  for (const auto& b : buckets_) sizes.push_back(b.flat.numel());
+  return sizes;
+}
+
+void Reducer::prepare(bool sync) {
+  sync_ = sync;
+  armed_ = sync;
+  if (!sync) return;
+  for (auto& b : buckets_) {
+    b.pending = b.params.size();
+    b.work.reset();
+  }
+  next_launch_ = 0;
+  timings_.assign(buckets_.size(), BucketTiming{});
+}
+
+void Reducer::on_gradient(size_t k) {
+  if (!armed_) return;
+  auto& b = buckets_[bucket_of_[k]];
+  const auto& grad = params_[k].grad();
+  size_t slot = 0;
+  while (b.params[slot] != k) ++slot;
+  auto view = b.flat.narrow(0, b.offsets[slot], params_[k].numel()).view(params_[k].sizes());
+  if (grad.defined()) {
+    view.copy_(grad);
+  } else {
+    view.zero_();
+  }
+  TORCH_CHECK(b.pending > 0, "Reducer: gradient of parameter ", k, " arrived twice in one backward");
+  --b.pending;
+  if (options_.overlap) launch_ready();
+  progress();
+}
+
+void Reducer::launch_ready() {
+  while (next_launch_ < buckets_.size() && buckets_[next_launch_].pending == 0) {
+    launch(next_launch_++);
+  }
+}
+
+void Reducer::launch(size_t i) {
+  auto& b = buckets_[i];
+  b.flat.div_(comm_.world_size());
+  timings_[i].elements = b.flat.numel();
+  timings_[i].launched = Clock::now();
+  b.work = comm_.all_reduce_async(b.flat, ReduceOp::Sum);
+}
+
+void Reducer::progress() {
+  for (size_t i = 0; i < next_launch_; ++i) {
+    auto& b = buckets_[i];
+    if (b.work && timings_[i].completed == Clock::time_point{} && b.work->test()) {
+      timings_[i].completed = Clock::now();
+    }
+  }
+}
+
+void Reducer::finish() {
+  if (!sync_) return;
+  armed_ = false;
+  // Parameters that took no part in this backward leave their bucket short: count them as zero
+  // gradients, the same on every rank, so the buckets still launch in order.
+  for (size_t k = 0; k < params_.size(); ++k) {
+    auto& b = buckets_[bucket_of_[k]];
+    if (b.pending > 0 && !params_[k].grad().defined()) {
+      params_[k].mutable_grad() = torch::zeros_like(params_[k]);
+    }
+  }
+  for (auto& b : buckets_) {
+    if (b.pending > 0) {
+      // Some gradient never arrived through the hook (unused parameter): copy what .grad holds.
+      for (size_t slot = 0; slot < b.params.size(); ++slot) {
+        const auto& p = params_[b.params[slot]];
+        b.flat.narrow(0, b.offsets[slot], p.numel()).view(p.sizes()).copy_(p.grad());
+      }
+      b.pending = 0;
+    }
+  }
+  launch_ready();
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    auto& b = buckets_[i];
+    b.work->wait();
+    if (timings_[i].completed == Clock::time_point{}) timings_[i].completed = Clock::now();
+    for (size_t slot = 0; slot < b.params.size(); ++slot) {
+      auto& p = params_[b.params[slot]];
+      p.mutable_grad().copy_(b.flat.narrow(0, b.offsets[slot], p.numel()).view(p.sizes()));
+    }
+  }
+}
+
+}  // namespace dt::comm

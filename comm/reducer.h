@@ -1,0 +1,80 @@
+// The gradient Reducer: the data-parallel part. Gradients are packed into flat buckets in reverse
+// parameter order (the order backward produces them): a small first bucket so communication
+// starts early, then buckets up to --bucket-mb. A hook on each parameter's gradient accumulator
+// copies the gradient into its bucket; the moment a bucket's last gradient is in, its all-reduce
+// is launched while backward continues. finish() waits for every bucket (with the deadline) and
+// writes the averaged gradients back into .grad for the optimizer.
+//
+// Contracts: buckets are launched in index order on every rank (a bucket that is ready early
+// waits for its predecessors), so collectives match across ranks. With CUDA tensors the
+// hand-off is by events (see nccl_backend.h); nothing here synchronises the host with the GPU.
+#pragma once
+#include <torch/torch.h>
+#include <memory>
+#include <string>
+#include <vector>
+#include "comm/communicator.h"
+
+namespace dt::comm {
+
+struct ReducerOptions {
+  double bucket_mb = 25.0;
+  double first_bucket_mb = 1.0;
+  bool overlap = true;  // false: all-reduce after backward (for A/B measurement)
+};
+
+struct BucketTiming {
+  int64_t elements = 0;
+  Clock::time_point launched, completed;
+};
+
+// Broadcasts rank 0's parameters and buffers to every rank, after checking that every rank's
+// model has the same structure (tensor count, names, shapes, dtypes); a mismatch names the first
+// differing rank and both structures' counts and hashes.
+void broadcast_model(torch::nn::Module& module, Communicator& comm);
+
+class Reducer {
+ public:
+  Reducer(std::vector<torch::Tensor> parameters, Communicator& comm, const ReducerOptions& options);
+  ~Reducer();
+  Reducer(const Reducer&) = delete;
+  Reducer& operator=(const Reducer&) = delete;
+
+  // Before each backward: `sync` false accumulates locally with no communication (all but the
+  // last micro-batch of --accumulate).
+  void prepare(bool sync);
+  // After backward: launches what is left, waits for every bucket, averages over ranks and
+  // writes into each parameter's .grad. No-op after a backward prepared with sync false.
+  void finish();
+
+  size_t bucket_count() const { return buckets_.size(); }
+  std::vector<int64_t> bucket_sizes() const;
+  // Timings of the last synchronised backward, per bucket in launch order.
+  const std::vector<BucketTiming>& timings() const { return timings_; }
+
+ private:
+  struct Bucket {
+    torch::Tensor flat;
+    std::vector<size_t> params;   // indices into params_
+    std::vector<int64_t> offsets;
+    size_t pending = 0;
+    std::shared_ptr<Work> work;
+  };
+  void on_gradient(size_t param);
+  void launch_ready();
+  void launch(size_t bucket);
+  void progress();
+
+  std::vector<torch::Tensor> params_;
+  Communicator& comm_;
+  ReducerOptions options_;
+  std::vector<Bucket> buckets_;
+  std::vector<size_t> bucket_of_;  // param -> bucket
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
+  std::vector<uintptr_t> hook_keys_;
+  std::vector<BucketTiming> timings_;
+  size_t next_launch_ = 0;
+  bool sync_ = true, armed_ = false;
+};
+
+}  // namespace dt::comm

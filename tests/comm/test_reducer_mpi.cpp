@@ -1,0 +1,241 @@
+// comm/: the Communicator and the gradient Reducer under mpirun -np 1..4 on CPU tensors.
+// References are computed the simple way: one process on the concatenated batch.
+#include <gtest/gtest.h>
+#include <thread>
+#include "comm/communicator.h"
+#include "comm/errors.h"
+#include "comm/reducer.h"
+#include "data/synthetic.h"
+#include "model/resnet.h"
+#include "tests/comm/mpi_test_env.h"
+#include "tests/test_util.h"
+#include "trainer/trainer.h"
+
+using namespace dt;
+
+namespace {
+
+comm::Communicator& communicator() {
+  static comm::Communicator c(test_util::mpi_world(), std::chrono::seconds(60));
+  return c;
+}
+
+// A small net with no BatchNorm (per-rank BN statistics would differ from the full batch's by
+// design; SyncBatchNorm has its own suite) and parameters of several sizes.
+struct NetImpl : torch::nn::Module {
+  NetImpl() {
+    c1 = register_module("c1", torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 8, 3).padding(1)));
+    c2 = register_module("c2", torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 16, 3).stride(2)));
+    c3 = register_module("c3", torch::nn::Conv2d(torch::nn::Conv2dOptions(16, 16, 3).padding(1)));
+    fc = register_module("fc", torch::nn::Linear(16, 10));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    x = torch::relu(c1(x));
+    x = torch::relu(c2(x));
+    x = torch::relu(c3(x));
+    return fc(x.mean({2, 3}));
+  }
+  torch::nn::Conv2d c1{nullptr}, c2{nullptr}, c3{nullptr};
+  torch::nn::Linear fc{nullptr};
+};
+TORCH_MODULE(Net);
+
+double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).norm() / b.norm().clamp_min(1e-300)).item<double>();
+}
+
+// Fresh random global batch, the same on every rank (drawn from a shared seed).
+std::pair<torch::Tensor, torch::Tensor> global_batch(int64_t n, torch::ScalarType dtype, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  return {torch::randn({n, 3, 12, 12}, gen).to(dtype), torch::randint(0, 10, {n}, gen, torch::kInt64)};
+}
+
+void check_equivalence(torch::ScalarType dtype, double tolerance, bool overlap, int64_t accumulate) {
+  auto& comm = communicator();
+  const int world = comm.world_size(), rank = comm.rank();
+  const int64_t per_rank = 6;  // per micro-batch
+  const int64_t n = per_rank * world * accumulate;
+  auto [x, y] = global_batch(n, dtype, 1234 + accumulate);
+
+  torch::manual_seed(7);
+  Net reference;
+  reference->to(dtype);
+  torch::manual_seed(7 + rank);  // different on purpose: broadcast_model must fix it
+  Net replica;
+  replica->to(dtype);
+  comm::broadcast_model(*replica, comm);
+  for (size_t i = 0; i < reference->parameters().size(); ++i) {
+    ASSERT_TRUE(torch::equal(reference->parameters()[i], replica->parameters()[i]));
+  }
+
+  // Reference: one process, whole batch, mean loss.
+  torch::nn::functional::cross_entropy(reference->forward(x), y).backward();
+
+  // Distributed: micro-batch m of rank r is rows [(m*world + r)*per_rank, ...).
+  comm::ReducerOptions options;
+  options.bucket_mb = 0.004;  // ~1000 floats: forces several buckets
+  options.first_bucket_mb = 0.001;
+  options.overlap = overlap;
+  comm::Reducer reducer(replica->parameters(), comm, options);
+  ASSERT_GE(reducer.bucket_count(), 3u);
+  for (int64_t m = 0; m < accumulate; ++m) {
+    reducer.prepare(m + 1 == accumulate);
+    const int64_t begin = (m * world + rank) * per_rank;
+    auto loss = torch::nn::functional::cross_entropy(
+        replica->forward(x.narrow(0, begin, per_rank)), y.narrow(0, begin, per_rank));
+    (loss / double(accumulate)).backward();
+  }
+  reducer.finish();
+
+  auto ref_params = reference->named_parameters();
+  auto rep_params = replica->named_parameters();
+  for (const auto& p : ref_params) {
+    const auto& got = rep_params[p.key()].grad();
+    EXPECT_LE(rel_err(got, p.value().grad()), tolerance)
+        << p.key() << " world " << world << " rank " << rank;
+  }
+  // Then one optimizer step on each: parameters agree too.
+  torch::optim::SGD(reference->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9)).step();
+  torch::optim::SGD(replica->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9)).step();
+  for (const auto& p : ref_params) {
+    EXPECT_LE(rel_err(rep_params[p.key()], p.value()), tolerance) << p.key();
+  }
+}
+
+uint64_t parameter_hash(torch::nn::Module& m) {
+  uint64_t h = 1469598103934665603ULL;
+  for (auto t : m.parameters()) {
+    auto c = t.detach().contiguous();
+    const auto* b = static_cast<const unsigned char*>(c.data_ptr());
+    for (size_t i = 0; i < c.nbytes(); ++i) h = (h ^ b[i]) * 1099511628211ULL;
+  }
+  return h;
+}
+
+}  // namespace
+
+TEST(Reducer, GradientsEqualSingleProcessFp64) { check_equivalence(torch::kFloat64, 1e-10, true, 1); }
+TEST(Reducer, GradientsEqualSingleProcessFp32) { check_equivalence(torch::kFloat32, 1e-5, true, 1); }
+TEST(Reducer, GradientsEqualWithoutOverlap) { check_equivalence(torch::kFloat64, 1e-10, false, 1); }
+TEST(Reducer, GradientAccumulationEqualsTheWholeBatch) {
+  check_equivalence(torch::kFloat64, 1e-10, true, 3);
+}
+
+TEST(Reducer, BucketsLaunchBeforeBackwardEnds) {
+  auto& comm = communicator();
+  torch::manual_seed(1);
+  auto net = model::make_resnet("resnet14");  // deep enough for backward to take a while
+  comm::broadcast_model(*net, comm);
+  comm::ReducerOptions options;
+  options.bucket_mb = 0.1;
+  options.first_bucket_mb = 0.02;
+  comm::Reducer reducer(net->parameters(), comm, options);
+  ASSERT_GE(reducer.bucket_count(), 4u);
+  auto [x, y] = global_batch(16, torch::kFloat32, 99);
+  x = torch::nn::functional::interpolate(
+      x, torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{32, 32}));
+  for (int iter = 0; iter < 2; ++iter) {
+    reducer.prepare(true);
+    torch::nn::functional::cross_entropy(net->forward(x), y).backward();
+    const auto backward_end = comm::Clock::now();
+    reducer.finish();
+    const auto& t = reducer.timings();
+    ASSERT_EQ(t.size(), reducer.bucket_count());
+    for (size_t i = 0; i + 1 < t.size(); ++i) {
+      EXPECT_LT(t[i].launched, backward_end) << "bucket " << i << " of " << t.size()
+                                             << " launched only after backward";
+      EXPECT_LE(t[i].launched, t[i].completed);
+    }
+    for (size_t i = 1; i < t.size(); ++i) EXPECT_LE(t[i - 1].launched, t[i].launched);
+  }
+}
+
+TEST(Reducer, ModelMismatchNamesTheRank) {
+  auto& comm = communicator();
+  if (comm.world_size() < 2) GTEST_SKIP() << "needs 2 ranks";
+  auto net = model::make_resnet(comm.rank() == 1 ? "resnet20" : "resnet14");
+  try {
+    comm::broadcast_model(*net, comm);
+    FAIL() << "a different model on rank 1 was not caught";
+  } catch (const comm::RankMismatch& e) {
+    EXPECT_NE(std::string(e.what()).find("rank 1 has"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("rank 0 has"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Communicator, ValueMismatchNamesTheRankAndBothValues) {
+  auto& comm = communicator();
+  if (comm.world_size() < 2) GTEST_SKIP() << "needs 2 ranks";
+  comm::require_same_on_all_ranks(comm, 42, "same everywhere");  // must not throw
+  const int odd = comm.world_size() - 1;
+  try {
+    comm::require_same_on_all_ranks(comm, comm.rank() == odd ? 0xbad : 0x900d, "the value");
+    FAIL();
+  } catch (const comm::RankMismatch& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("rank " + std::to_string(odd) + " has bad"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("rank 0 has 900d"), std::string::npos) << msg;
+  }
+}
+
+TEST(Communicator, CollectivesAgreeWithLocalComputation) {
+  auto& comm = communicator();
+  const int world = comm.world_size(), rank = comm.rank();
+  auto gen = at::detail::createCPUGenerator(5);
+  auto all = torch::randn({world, 37}, gen, torch::kFloat64);  // every rank's contribution
+  auto mine = all[rank].clone();
+  comm.all_reduce(mine);
+  EXPECT_LE(rel_err(mine, all.sum(0)), 1e-14);
+  auto mx = all[rank].clone();
+  comm.all_reduce(mx, comm::ReduceOp::Max);
+  EXPECT_TRUE(torch::equal(mx, std::get<0>(all.max(0))));
+  auto gathered = comm.all_gather(all[rank].clone());
+  EXPECT_TRUE(torch::equal(gathered, all));
+  auto b = rank == 0 ? all[0].clone() : torch::zeros({37}, torch::kFloat64);
+  comm.broadcast(b, 0);
+  EXPECT_TRUE(torch::equal(b, all[0]));
+  comm.barrier();
+}
+
+TEST(Communicator, WaitPastTheDeadlineThrowsNamingTheCollective) {
+  auto& world = test_util::mpi_world();
+  if (world.size < 2) GTEST_SKIP() << "needs 2 ranks";
+  comm::Communicator short_deadline(world, std::chrono::milliseconds(300));
+  auto t = torch::ones({4});
+  if (world.rank == 1) std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto work = short_deadline.all_reduce_async(t);
+  if (world.rank != 1) {
+    try {
+      work->wait();
+      FAIL() << "no timeout although rank 1 arrived 1.5 s late";
+    } catch (const comm::CommTimeout& e) {
+      EXPECT_NE(std::string(e.what()).find("all_reduce"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("rank " + std::to_string(world.rank)),
+                std::string::npos) << e.what();
+    }
+  }
+  while (!work->test()) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // clean up
+  EXPECT_TRUE(torch::equal(t, torch::full({4}, float(world.size))));
+}
+
+TEST(Trainer, ReplicasStayBitIdenticalFor20Steps) {
+  auto& comm = communicator();
+  test_util::TempDir dir;
+  trainer::Config c;
+  c.synthetic = 2000;
+  c.epochs = 1;
+  c.max_steps = 20;
+  c.batch_size = 8;
+  c.augment = "standard";
+  c.log_dir = dir / "runs";
+  c.checkpoint_dir = dir / "ckpt";
+  c.bucket_mb = 0.2;
+  trainer::RunContext ctx;
+  ctx.rank = comm.rank();
+  ctx.world_size = comm.world_size();
+  ctx.comm = &comm;
+  trainer::Trainer t(c, ctx, data::make_synthetic(2000, 0), data::make_synthetic(200, 1));
+  auto summary = t.run();
+  EXPECT_EQ(summary.steps, 20);
+  comm::require_same_on_all_ranks(comm, parameter_hash(t.model()), "parameter hash after 20 steps");
+}
