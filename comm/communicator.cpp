@@ -31,17 +31,20 @@ Backend& Communicator::backend_for(const torch::Tensor& t) {
 }
 
 std::shared_ptr<Work> Communicator::all_reduce_async(const torch::Tensor& t, ReduceOp op) {
+  ++issued_;
   if (!world_.mpi) return std::make_shared<CompletedWork>("all_reduce (world of one)");
   return backend_for(t).all_reduce(t, op);
 }
 
 std::shared_ptr<Work> Communicator::broadcast_async(const torch::Tensor& t, int root) {
+  ++issued_;
   if (!world_.mpi) return std::make_shared<CompletedWork>("broadcast (world of one)");
   return backend_for(t).broadcast(t, root);
 }
 
 std::shared_ptr<Work> Communicator::all_gather_async(const torch::Tensor& output,
                                                      const torch::Tensor& input) {
+  ++issued_;
   if (!world_.mpi) {
     output.select(0, 0).copy_(input);
     return std::make_shared<CompletedWork>("all_gather (world of one)");

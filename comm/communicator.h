@@ -39,6 +39,9 @@ class Communicator {
   // Every rank has arrived (a small all-reduce, so it obeys the deadline too).
   void barrier();
 
+  // Collectives issued so far (for benchmarks and tests of the per-step count).
+  int64_t collectives_issued() const { return issued_; }
+
   // Aborts the communication libraries without waiting for peers (failure path).
   void abort();
 
@@ -47,6 +50,7 @@ class Communicator {
   World world_;
   std::chrono::milliseconds timeout_;
   std::unique_ptr<Backend> mpi_, nccl_;
+  int64_t issued_ = 0;
 };
 
 // Throws RankMismatch unless every rank passes the same `value`. The message names `what`, the

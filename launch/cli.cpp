@@ -74,6 +74,17 @@ class FlagTable {
     });
   }
 
+  // --name sets a string field to `value`; a second such flag for the same field is an error.
+  void setting(const std::string& group, const std::string& name, std::string Config::*field,
+               const std::string& value, const std::string& help) {
+    options_.add_options(group)(name, help);
+    readers_.push_back([name, field, value, initial = defaults_.*field](
+                           const cxxopts::ParseResult& r, Config& c) {
+      if (!r.count(name)) return;
+      c.*field = c.*field == initial ? value : "conflict";
+    });
+  }
+
   void read(const cxxopts::ParseResult& r, Config& c) const {
     for (const auto& f : readers_) f(r, c);
   }
@@ -130,6 +141,8 @@ CliResult parse_cli(int argc, const char* const* argv) {
   f.value("Execution", "threads", &Config::threads, "intra-op CPU threads (0: LibTorch default)");
   f.value("Execution", "max-steps", &Config::max_steps, "stop after N steps (0: no limit)");
   f.value("Execution", "channels-last", &Config::channels_last, "NHWC memory format: auto|on|off");
+  f.value("Execution", "precision", &Config::precision,
+          "parameter and activation dtype: fp32|fp64 (fp64 for verification)");
   f.value("Execution", "eval-batch", &Config::eval_batch, "evaluation batch size");
 
   f.value("Distribution", "bucket-mb", &Config::bucket_mb, "gradient bucket cap in MB");
@@ -137,6 +150,10 @@ CliResult parse_cli(int argc, const char* const* argv) {
           "micro-batches per optimizer step (gradient accumulation)");
   f.disable("Distribution", "no-overlap", &Config::overlap,
             "all-reduce gradients after backward instead of during it (for A/B timing)");
+  f.setting("Distribution", "sync-bn", &Config::sync_bn, "on",
+            "synchronise BatchNorm statistics across ranks (default: on when world size > 1)");
+  f.setting("Distribution", "no-sync-bn", &Config::sync_bn, "off",
+            "per-rank BatchNorm statistics even when world size > 1");
   f.value("Distribution", "comm-timeout", &Config::comm_timeout_s,
           "deadline in seconds for any collective");
 

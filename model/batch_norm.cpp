@@ -20,4 +20,12 @@ int set_batch_norm_sync(torch::nn::Module& module, const std::shared_ptr<StatsSy
   return count;
 }
 
+int synced_batch_norm_count(torch::nn::Module& module) {
+  int count = 0;
+  for (auto& m : module.modules(/*include_self=*/true)) {
+    if (auto* bn = dynamic_cast<BatchNormImpl*>(m.get())) count += bn->synced();
+  }
+  return count;
+}
+
 }  // namespace dt::model

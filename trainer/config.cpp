@@ -40,6 +40,9 @@ void validate(const Config& c) {
           "--device must be auto, cuda or cpu, got '" + c.device + "'");
   require(one_of(c.channels_last, {"auto", "on", "off"}),
           "--channels-last must be auto, on or off, got '" + c.channels_last + "'");
+  require(one_of(c.sync_bn, {"auto", "on", "off"}), "--sync-bn and --no-sync-bn exclude each other (got " + c.sync_bn + ")");
+  require(one_of(c.precision, {"fp32", "fp64"}),
+          "--precision must be fp32 or fp64, got '" + c.precision + "'");
   require(c.threads >= 0, "--threads must be >= 0");
   require(c.max_steps >= 0, "--max-steps must be >= 0");
   require(c.synthetic >= 0, "--synthetic must be >= 0");
@@ -77,10 +80,12 @@ std::string to_string(const Config& c) {
     << "threads = " << c.threads << "\n"
     << "max_steps = " << c.max_steps << "\n"
     << "channels_last = " << c.channels_last << "\n"
+    << "precision = " << c.precision << "\n"
     << "eval_batch = " << c.eval_batch << "\n"
     << "bucket_mb = " << c.bucket_mb << "\n"
     << "accumulate = " << c.accumulate << "\n"
     << "overlap = " << c.overlap << "\n"
+    << "sync_bn = " << c.sync_bn << "\n"
     << "comm_timeout_s = " << c.comm_timeout_s << "\n"
     << "log_dir = " << c.log_dir << "\n"
     << "checkpoint_dir = " << c.checkpoint_dir << "\n"

@@ -36,12 +36,14 @@ struct Config {
   int64_t threads = 0;        // 0: LibTorch's default
   int64_t max_steps = 0;      // 0: no limit
   std::string channels_last = "auto";
+  std::string precision = "fp32";  // fp32 | fp64 (fp64: verification runs)
   int64_t eval_batch = 1000;
 
   // Distribution
   double bucket_mb = 25.0;
   int64_t accumulate = 1;
   bool overlap = true;
+  std::string sync_bn = "auto";  // auto: on when the world size is above 1
   double comm_timeout_s = 600.0;
 
   // Outputs

@@ -19,7 +19,7 @@ EvalSums evaluate_sums(torch::nn::Module& model,
   torch::Tensor loss_sum, correct;
   for (int64_t i = begin; i < end; i += batch) {
     auto b = set.slice(i, std::min(end, i + batch));
-    auto logits = forward(b.images).to(torch::kFloat32);
+    auto logits = forward(b.images);
     auto l = torch::nn::functional::cross_entropy(
         logits, b.labels,
         torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 #include "comm/reducer.h"
+#include "comm/sync_batch_norm.h"
 #include "data/loader.h"
 #include "model/resnet.h"
 #include "trainer/checkpoint.h"
@@ -42,6 +43,7 @@ struct Trainer::State {
   std::unique_ptr<comm::Reducer> reducer;  // world_size > 1
   LrSchedule schedule;
   bool channels_last = true;
+  torch::ScalarType dtype = torch::kFloat32;
   int64_t total_steps = 0;
   int64_t steps_per_epoch = 0;  // optimizer steps
 };
@@ -58,7 +60,8 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
 
   torch::manual_seed(config.seed);  // identical initial weights on every rank
   s.net = model::make_resnet(config.model);
-  s.net->to(ctx.device);
+  s.dtype = config.precision == "fp64" ? torch::kFloat64 : torch::kFloat32;
+  s.net->to(ctx.device, s.dtype);
   if (s.channels_last) {
     torch::NoGradGuard no_grad;
     for (auto& p : s.net->parameters()) {
@@ -75,12 +78,17 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
   lo.shard.seed = config.seed;
   lo.device = ctx.device;
   lo.channels_last = s.channels_last;
+  lo.dtype = s.dtype;
   s.loader = std::make_unique<data::TrainLoader>(s.train, lo);
   if (s.test.size() > 0) {
-    s.eval_set = std::make_unique<data::EvalSet>(s.test, ctx.device, torch::kFloat32,
-                                                 s.channels_last);
+    s.eval_set = std::make_unique<data::EvalSet>(s.test, ctx.device, s.dtype, s.channels_last);
   }
 
+  const bool sync_bn = config.sync_bn == "on" || (config.sync_bn == "auto" && ctx.world_size > 1);
+  if (sync_bn) {
+    TORCH_CHECK(ctx.comm, "Trainer: --sync-bn needs a communicator");
+    model::set_batch_norm_sync(*s.net, std::make_shared<comm::SyncBatchNorm>(*ctx.comm));
+  }
   if (ctx.world_size > 1) {
     TORCH_CHECK(ctx.comm, "Trainer: a world of ", ctx.world_size, " needs a communicator");
     comm::broadcast_model(*s.net, *ctx.comm);  // every replica starts from rank 0's weights
@@ -115,9 +123,12 @@ TrainSummary Trainer::run() {
   const auto& sampler = s.loader->sampler();
 
   if (rank0) {
-    spdlog::info("model {} ({} parameters) on {}, {} channels_last", c.model,
+    const int synced = model::synced_batch_norm_count(*s.net);
+    spdlog::info("model {} ({} parameters) on {}, {} channels_last, {}", c.model,
                  model::parameter_count(*s.net), s.ctx.device.str(),
-                 s.channels_last ? "with" : "without");
+                 s.channels_last ? "with" : "without",
+                 synced ? "SyncBatchNorm (" + std::to_string(synced) + " layers)"
+                        : std::string("per-rank BatchNorm"));
     spdlog::info("data: {} train / {} test images from {}; augment {}", s.train.size(),
                  s.test.size(), s.train.source, c.augment);
     spdlog::info("batch {} per rank x {} ranks{} = {} global; {} steps per epoch; tail: {}",
@@ -175,8 +186,7 @@ TrainSummary Trainer::run() {
       const bool last = micro + 1 == c.accumulate;
       if (s.reducer) s.reducer->prepare(/*sync=*/last);  // no communication until the last
       auto logits = forward(batch.images);
-      auto micro_loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32),
-                                                             batch.labels, ce_options);
+      auto micro_loss = torch::nn::functional::cross_entropy(logits, batch.labels, ce_options);
       (c.accumulate > 1 ? micro_loss / double(c.accumulate) : micro_loss).backward();
       loss = micro == 0 ? micro_loss.detach() : loss + micro_loss.detach();
     }
