@@ -144,6 +144,8 @@ CliResult parse_cli(int argc, const char* const* argv) {
   f.value("Execution", "precision", &Config::precision,
           "parameter and activation dtype: fp32|fp64 (fp64 for verification)");
   f.value("Execution", "eval-batch", &Config::eval_batch, "evaluation batch size");
+  f.value("Execution", "eval-every", &Config::eval_every,
+          "evaluate the test set every N epochs (0: never)");
 
   f.value("Distribution", "bucket-mb", &Config::bucket_mb, "gradient bucket cap in MB");
   f.value("Distribution", "accumulate", &Config::accumulate,

@@ -66,13 +66,7 @@ int run(dt::comm::World& world, int argc, char** argv) {
                  trainer::to_string(config));
   }
 
-  auto s = t.run();
-  if (world.rank == 0) {
-    spdlog::info("done: {} steps, {} epochs in {:.1f} s, {:.0f} images/s; final test accuracy "
-                 "{:.2f}% (best {:.2f}%)",
-                 s.steps, s.epochs_completed, s.train_seconds, s.images_per_s,
-                 100 * s.last_eval.accuracy, 100 * s.best_accuracy);
-  }
+  t.run();  // logs the end-of-run summary and writes summary.json (rank 0)
   return 0;
 }
 

@@ -47,6 +47,7 @@ void validate(const Config& c) {
   require(c.max_steps >= 0, "--max-steps must be >= 0");
   require(c.synthetic >= 0, "--synthetic must be >= 0");
   require(c.eval_batch >= 1, "--eval-batch must be >= 1");
+  require(c.eval_every >= 0, "--eval-every must be >= 0");
   require(c.bucket_mb > 0, "--bucket-mb must be > 0");
   require(c.accumulate >= 1, "--accumulate must be >= 1");
   require(c.comm_timeout_s > 0, "--comm-timeout must be > 0 seconds");
@@ -82,6 +83,7 @@ std::string to_string(const Config& c) {
     << "channels_last = " << c.channels_last << "\n"
     << "precision = " << c.precision << "\n"
     << "eval_batch = " << c.eval_batch << "\n"
+    << "eval_every = " << c.eval_every << "\n"
     << "bucket_mb = " << c.bucket_mb << "\n"
     << "accumulate = " << c.accumulate << "\n"
     << "overlap = " << c.overlap << "\n"

@@ -38,6 +38,7 @@ struct Config {
   std::string channels_last = "auto";
   std::string precision = "fp32";  // fp32 | fp64 (fp64: verification runs)
   int64_t eval_batch = 1000;
+  int64_t eval_every = 1;  // epochs between evaluations; 0: never
 
   // Distribution
   double bucket_mb = 25.0;

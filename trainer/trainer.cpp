@@ -11,6 +11,7 @@
 #include "trainer/lr_schedule.h"
 #include "trainer/metrics.h"
 #include "trainer/optimizer.h"
+#include "trainer/phase_timer.h"
 #include "trainer/progress.h"
 #include "trainer/tensorboard.h"
 
@@ -18,6 +19,7 @@ namespace dt::trainer {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr int64_t kWarmupSteps = 5;
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -154,6 +156,7 @@ TrainSummary Trainer::run() {
       torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(c.label_smoothing);
 
   TrainSummary summary;
+  PhaseTimer timer;
   ProgressBar progress(rank0 ? s.total_steps : 0);
   s.net->train();
   const auto run_start = Clock::now();
@@ -178,21 +181,43 @@ TrainSummary Trainer::run() {
     if (step % steps_per_epoch == 0) s.loader->seek(step / steps_per_epoch, 0);
     const double lr = s.schedule.lr_at(step);
     set_lr(*s.optimizer, lr);
+    // Steady-state figures leave out the first steps (allocator and thread-pool warm-up).
+    if (step == std::min<int64_t>(kWarmupSteps, s.total_steps - 1)) {
+      timer.reset();
+      summary.steps_timed = 0;
+    }
     s.optimizer->zero_grad();
     data::Batch batch;
     torch::Tensor loss;
     for (int64_t micro = 0; micro < c.accumulate; ++micro) {
-      batch = s.loader->next();
+      {
+        auto t = timer.time(Phase::Data);
+        batch = s.loader->next();
+      }
       const bool last = micro + 1 == c.accumulate;
       if (s.reducer) s.reducer->prepare(/*sync=*/last);  // no communication until the last
-      auto logits = forward(batch.images);
-      auto micro_loss = torch::nn::functional::cross_entropy(logits, batch.labels, ce_options);
-      (c.accumulate > 1 ? micro_loss / double(c.accumulate) : micro_loss).backward();
+      torch::Tensor micro_loss;
+      {
+        auto t = timer.time(Phase::Forward);
+        micro_loss = torch::nn::functional::cross_entropy(forward(batch.images), batch.labels,
+                                                          ce_options);
+      }
+      {
+        auto t = timer.time(Phase::Backward);
+        (c.accumulate > 1 ? micro_loss / double(c.accumulate) : micro_loss).backward();
+      }
       loss = micro == 0 ? micro_loss.detach() : loss + micro_loss.detach();
     }
     if (c.accumulate > 1) loss = loss / double(c.accumulate);
-    if (s.reducer) s.reducer->finish();  // waits for every bucket, with the deadline
-    s.optimizer->step();
+    if (s.reducer) {
+      auto t = timer.time(Phase::Communication);
+      s.reducer->finish();  // waits for every bucket, with the deadline
+    }
+    {
+      auto t = timer.time(Phase::Optimizer);
+      s.optimizer->step();
+    }
+    ++summary.steps_timed;
 
     auto l = loss.detach().to(torch::kFloat64);
     window_loss += l;
@@ -239,8 +264,10 @@ TrainSummary Trainer::run() {
       m.images_per_s = epoch_images / epoch_seconds;
       m.seconds = seconds_since(run_start);
       m.lr = lr;
-      if (rank0 && s.eval_set) {
+      const bool evaluate = c.eval_every > 0 && (epoch % c.eval_every == 0 || done == s.total_steps);
+      if (rank0 && s.eval_set && evaluate) {
         progress.finish();
+        auto t = timer.time(Phase::Evaluation);
         auto eval = evaluate_sums(*s.net, forward, *s.eval_set, 0, s.eval_set->size(),
                                   c.eval_batch).result();
         m.test_loss = eval.loss;
@@ -253,10 +280,15 @@ TrainSummary Trainer::run() {
                      "{:.0f} img/s, {:.1f} s",
                      epoch, m.train_loss, eval.loss, 100 * eval.accuracy, m.images_per_s,
                      epoch_seconds);
+      } else if (rank0) {
+        m.test_loss = m.test_accuracy = std::nan("");
+        spdlog::info("epoch {} done: train loss {:.4f}, {:.0f} img/s, {:.1f} s", epoch,
+                     m.train_loss, m.images_per_s, epoch_seconds);
       }
       if (rank0) {
         metrics->write(m);
         tb->flush();
+        auto t = timer.time(Phase::Checkpoint);
         CheckpointMeta meta{epoch, done, s.ctx.world_size, to_string(c)};
         save_checkpoint((std::filesystem::path(c.checkpoint_dir) / "last.pt").string(), *s.net,
                         meta);
@@ -271,8 +303,15 @@ TrainSummary Trainer::run() {
     summary.steps = done;
   }
   summary.train_seconds = seconds_since(run_start);
-  summary.images_per_s = summary.steps * double(c.batch_size) * s.ctx.world_size * c.accumulate /
-                         summary.train_seconds;
+  summary.phases = timer;
+  const double timed = timer.step_seconds();
+  summary.images_per_s = timed > 0 ? summary.steps_timed * double(c.batch_size) *
+                                         s.ctx.world_size * c.accumulate / timed
+                                   : 0.0;
+  if (rank0) {
+    write_summary((std::filesystem::path(c.log_dir) / "summary.json").string(), c, s.ctx, summary);
+    log_summary(c, s.ctx, summary);
+  }
   return summary;
 }
 

@@ -8,6 +8,7 @@
 #include "data/dataset.h"
 #include "trainer/config.h"
 #include "trainer/evaluate.h"
+#include "trainer/phase_timer.h"
 
 namespace dt::trainer {
 
@@ -25,9 +26,17 @@ struct TrainSummary {
   double final_train_loss = 0;
   EvalResult last_eval;
   double best_accuracy = 0;
-  double train_seconds = 0;
-  double images_per_s = 0;  // global, over timed steps
+  double train_seconds = 0;  // wall time of run(), evaluation and checkpoints included
+  int64_t steps_timed = 0;   // steps after the warm-up
+  double images_per_s = 0;   // global, steady state: timed steps over their step time
+  PhaseTimer phases;         // per-phase seconds of the timed steps (+ evaluation, checkpoints)
 };
+
+// summary.json (rank 0): throughput, the time split, accuracy.
+void write_summary(const std::string& path, const Config& config, const RunContext& ctx,
+                   const TrainSummary& summary);
+// The end-of-run summary in the log.
+void log_summary(const Config& config, const RunContext& ctx, const TrainSummary& summary);
 
 class Trainer {
  public:

@@ -1,0 +1,39 @@
+// Wall time per phase of a training step, for the end-of-run summary and benchmarks.
+// Host-side timing: exact on CPU; on CUDA it measures launch time unless the phase synchronises.
+#pragma once
+#include <array>
+#include <chrono>
+#include <string>
+
+namespace dt::trainer {
+
+enum class Phase { Data, Forward, Backward, Communication, Optimizer, Evaluation, Checkpoint, Count };
+
+const char* phase_name(Phase p);
+
+class PhaseTimer {
+ public:
+  class Scope {
+   public:
+    Scope(PhaseTimer& t, Phase p) : t_(t), p_(p), start_(std::chrono::steady_clock::now()) {}
+    ~Scope() {
+      t_.seconds_[size_t(p_)] +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    }
+
+   private:
+    PhaseTimer& t_;
+    Phase p_;
+    std::chrono::steady_clock::time_point start_;
+  };
+  Scope time(Phase p) { return Scope(*this, p); }
+  double seconds(Phase p) const { return seconds_[size_t(p)]; }
+  // Data + forward + backward + exposed communication + optimizer.
+  double step_seconds() const;
+  void reset() { seconds_.fill(0); }
+
+ private:
+  std::array<double, size_t(Phase::Count)> seconds_{};
+};
+
+}  // namespace dt::trainer

@@ -1,0 +1,45 @@
+#include <spdlog/spdlog.h>
+#include <fstream>
+#include <sstream>
+#include "trainer/trainer.h"
+
+namespace dt::trainer {
+
+void write_summary(const std::string& path, const Config& c, const RunContext& ctx,
+                   const TrainSummary& s) {
+  const double step_s = s.phases.step_seconds();
+  std::ostringstream o;
+  o.precision(9);
+  o << "{\"world_size\": " << ctx.world_size << ", \"batch_per_rank\": " << c.batch_size
+    << ", \"accumulate\": " << c.accumulate << ", \"steps\": " << s.steps
+    << ", \"steps_timed\": " << s.steps_timed << ", \"images_per_s\": " << s.images_per_s
+    << ", \"images_per_s_per_rank\": " << s.images_per_s / ctx.world_size
+    << ", \"step_time_ms\": " << (s.steps_timed ? 1000 * step_s / s.steps_timed : 0.0)
+    << ", \"seconds\": {";
+  for (size_t p = 0; p < size_t(Phase::Count); ++p) {
+    o << (p ? ", " : "") << "\"" << phase_name(Phase(p)) << "\": " << s.phases.seconds(Phase(p));
+  }
+  o << "}, \"wall_seconds\": " << s.train_seconds
+    << ", \"final_test_accuracy\": " << s.last_eval.accuracy
+    << ", \"best_test_accuracy\": " << s.best_accuracy
+    << ", \"final_train_loss\": " << s.final_train_loss << "}\n";
+  std::ofstream(path) << o.str();
+}
+
+void log_summary(const Config& c, const RunContext& ctx, const TrainSummary& s) {
+  const double step_s = s.phases.step_seconds();
+  auto pct = [&](Phase p) { return step_s > 0 ? 100 * s.phases.seconds(p) / step_s : 0.0; };
+  spdlog::info("summary: {} steps ({} timed), {:.0f} images/s global, {:.0f} per rank, "
+               "{:.1f} ms/step", s.steps, s.steps_timed, s.images_per_s,
+               s.images_per_s / ctx.world_size, s.steps_timed ? 1000 * step_s / s.steps_timed : 0.0);
+  spdlog::info("summary: step time split: data {:.1f}%, forward {:.1f}%, backward {:.1f}%, "
+               "exposed communication {:.1f}%, optimizer {:.1f}%; evaluation {:.1f} s, "
+               "checkpoints {:.1f} s",
+               pct(Phase::Data), pct(Phase::Forward), pct(Phase::Backward),
+               pct(Phase::Communication), pct(Phase::Optimizer), s.phases.seconds(Phase::Evaluation),
+               s.phases.seconds(Phase::Checkpoint));
+  spdlog::info("summary: best test accuracy {:.2f}%, final {:.2f}%; checkpoint {}/last.pt",
+               100 * s.best_accuracy, 100 * s.last_eval.accuracy, c.checkpoint_dir);
+}
+
+}  // namespace dt::trainer
