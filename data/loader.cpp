@@ -48,7 +48,7 @@ Batch TrainLoader::next() {
   } else {
     b = make(epoch_, step_);
   }
-  if (++step_ == sampler_.steps_per_epoch()) {
+  if (++step_ >= sampler_.steps_in_epoch(epoch_)) {
     step_ = 0;
     ++epoch_;
   }
@@ -61,6 +61,14 @@ void TrainLoader::seek(int64_t epoch, int64_t step) {
   prefetched_ = {};
   epoch_ = epoch;
   step_ = step;
+}
+
+void TrainLoader::resume_at(int64_t epoch, int64_t samples_done) {
+  if (prefetched_.valid()) prefetched_.wait();
+  prefetched_ = {};
+  sampler_.resume_at(epoch, samples_done);
+  epoch_ = epoch;
+  step_ = 0;
 }
 
 EvalSet::EvalSet(const Dataset& test, torch::Device device, torch::ScalarType dtype,

@@ -37,9 +37,13 @@ class TrainLoader {
 
   // The batch at the current position, then advances (to the next epoch after the last step).
   Batch next();
-  // Positions the loader so that next() returns (epoch, step); used by resume.
+  // Positions the loader so that next() returns (epoch, step).
   void seek(int64_t epoch, int64_t step);
+  // Resume: `epoch` continues after `samples_done` of its samples; next() returns its first
+  // remaining batch.
+  void resume_at(int64_t epoch, int64_t samples_done);
   int64_t steps_per_epoch() const { return sampler_.steps_per_epoch(); }
+  int64_t steps_in_epoch(int64_t epoch) const { return sampler_.steps_in_epoch(epoch); }
   const ShardedSampler& sampler() const { return sampler_; }
   // Builds the batch at a position without moving the loader.
   Batch make(int64_t epoch, int64_t step) const;

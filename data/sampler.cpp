@@ -33,6 +33,21 @@ int64_t ShardedSampler::dropped_per_epoch() const {
   return spec_.drop_last ? spec_.dataset_size - steps_per_epoch_ * global_batch() : 0;
 }
 
+int64_t ShardedSampler::steps_in_epoch(int64_t epoch) const {
+  const int64_t left = spec_.dataset_size - offset(epoch), global = global_batch();
+  if (left <= 0) return 0;
+  return spec_.drop_last ? left / global : (left + global - 1) / global;
+}
+
+void ShardedSampler::resume_at(int64_t epoch, int64_t samples_done) {
+  if (samples_done < 0 || samples_done > spec_.dataset_size) {
+    throw DataError("resume position " + std::to_string(samples_done) + " outside the epoch of " +
+                    std::to_string(spec_.dataset_size) + " samples");
+  }
+  resume_epoch_ = epoch;
+  resume_offset_ = samples_done;
+}
+
 torch::Tensor ShardedSampler::permutation(int64_t epoch) const {
   if (epoch != cached_epoch_) {
     auto gen = at::detail::createCPUGenerator(mix_seed(spec_.seed, 0x5eed0000ULL + epoch));
@@ -43,10 +58,10 @@ torch::Tensor ShardedSampler::permutation(int64_t epoch) const {
 }
 
 torch::Tensor ShardedSampler::indices_for_rank(int64_t epoch, int64_t step, int64_t rank) const {
-  TORCH_CHECK(step >= 0 && step < steps_per_epoch_, "step ", step, " outside epoch of ",
-              steps_per_epoch_);
+  TORCH_CHECK(step >= 0 && step < steps_in_epoch(epoch), "step ", step, " outside epoch of ",
+              steps_in_epoch(epoch));
   const int64_t n = spec_.dataset_size;
-  const int64_t begin = step * global_batch() + rank * spec_.batch_per_rank;
+  const int64_t begin = offset(epoch) + step * global_batch() + rank * spec_.batch_per_rank;
   auto positions = torch::arange(begin, begin + spec_.batch_per_rank, torch::kInt64);
   if (begin + spec_.batch_per_rank > n) positions = positions.remainder(n);  // padded tail
   return permutation(epoch).index_select(0, positions);

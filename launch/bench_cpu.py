@@ -71,26 +71,29 @@ def main():
     if not a.data or not os.path.exists(os.path.join(a.data, "data_batch_1.bin")):
         sys.exit("bench_cpu: --data (or CIFAR10_DIR) must point at cifar-10-batches-bin")
 
-    rows = {k: [] for k in ["peer1", "dt1", "peer2", "dt2", "dt2_no_overlap"]}
-    split = None
+    rows = {}
+    last = {}
+
+    def add(key, value):
+        rows.setdefault(key, []).append(value)
+
+    def dt(key, world, extra=()):
+        summary = dist_train(a, world, extra)
+        add(key, summary["images_per_s"])
+        add(key + "_step_ms", summary["step_time_ms"])
+        add(key + "_exposed_ms", 1000 * summary["seconds"]["exposed_comm"] / summary["steps_timed"])
+        add(key + "_collectives", summary.get("collectives_per_step", 0))
+        last[key] = summary
+
     for rep in range(a.reps):
-        rows["peer1"].append(peer(a)["images_per_s_total"])
-        s = dist_train(a)
-        rows["dt1"].append(s["images_per_s"])
-        split = s
+        add("peer1", peer(a)["images_per_s_total"])
+        dt("dt1", 1)
         if not a.no_scaling:
-            rows["peer2"].append(peer(a, 2)["images_per_s_total"])
-            s2 = dist_train(a, 2)
-            rows["dt2"].append(s2["images_per_s"])
-            rows["dt2_exposed_ms"] = rows.get("dt2_exposed_ms", []) + [
-                1000 * s2["seconds"]["exposed_comm"] / s2["steps_timed"]]
-            rows["dt2_step_ms"] = rows.get("dt2_step_ms", []) + [s2["step_time_ms"]]
-            s3 = dist_train(a, 2, ["--no-overlap"])
-            rows["dt2_no_overlap"].append(s3["images_per_s"])
-            rows["dt2_no_overlap_step_ms"] = rows.get("dt2_no_overlap_step_ms", []) + [s3["step_time_ms"]]
-            rows["dt2_no_overlap_exposed_ms"] = rows.get("dt2_no_overlap_exposed_ms", []) + [
-                1000 * s3["seconds"]["exposed_comm"] / s3["steps_timed"]]
-        print(f"rep {rep + 1}/{a.reps}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rows.items() if v),
+            add("peer2", peer(a, 2)["images_per_s_total"])
+            dt("dt2", 2, ["--no-sync-bn"])
+            dt("dt2_no_overlap", 2, ["--no-sync-bn", "--no-overlap"])
+            dt("dt2_sync_bn", 2)
+        print(f"rep {rep + 1}/{a.reps}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rows.items()),
               flush=True)
 
     med = {k: statistics.median(v) for k, v in rows.items() if v}
@@ -107,19 +110,26 @@ def main():
              f"| peer_seed.py, 1 process, 1 thread | {med['peer1']:.1f} | 1.00x |",
              f"| dist_train, 1 rank, 1 thread | {med['dt1']:.1f} | **{statistics.median(ratios):.2f}x** |"]
     if not a.no_scaling:
-        eff_dt = med["dt2"] / (2 * med["dt1"])
-        eff_peer = med["peer2"] / (2 * med["peer1"])
+        eff = lambda k: 100 * med[k] / (2 * med["dt1"])
         lines += [
-            f"| peer_seed.py DDP (gloo), 2 ranks x 1 thread | {med['peer2']:.1f} | |",
-            f"| dist_train, 2 ranks x 1 thread (overlap) | {med['dt2']:.1f} | {med['dt2'] / med['peer2']:.2f}x vs peer DDP |",
-            f"| dist_train, 2 ranks x 1 thread (--no-overlap) | {med['dt2_no_overlap']:.1f} | |",
-            "", "| scaling, 2 ranks vs 1 | efficiency |", "|---|---:|",
-            f"| dist_train (MPI, overlap) | **{100 * eff_dt:.1f}%** |",
-            f"| dist_train (--no-overlap) | {100 * med['dt2_no_overlap'] / (2 * med['dt1']):.1f}% |",
-            f"| PyTorch DDP over gloo (peer) | {100 * eff_peer:.1f}% |",
-            "", "| dist_train, 2 ranks | step time | exposed communication per step |", "|---|---:|---:|",
-            f"| overlap | {med['dt2_step_ms']:.1f} ms | {med['dt2_exposed_ms']:.2f} ms |",
-            f"| --no-overlap | {med['dt2_no_overlap_step_ms']:.1f} ms | {med['dt2_no_overlap_exposed_ms']:.2f} ms |"]
+            f"| peer_seed.py DDP (gloo, per-rank BatchNorm), 2 ranks x 1 thread | {med['peer2']:.1f} | |",
+            f"| dist_train, 2 ranks x 1 thread, --no-sync-bn (like the peer) | {med['dt2']:.1f} | {med['dt2'] / med['peer2']:.2f}x vs peer DDP |",
+            f"| dist_train, 2 ranks x 1 thread, --no-sync-bn --no-overlap | {med['dt2_no_overlap']:.1f} | |",
+            f"| dist_train, 2 ranks x 1 thread, SyncBatchNorm (the default) | {med['dt2_sync_bn']:.1f} | |",
+            "", "| scaling, 2 ranks x 1 thread vs 1 rank x 1 thread | efficiency |", "|---|---:|",
+            f"| dist_train, --no-sync-bn, overlap | **{eff('dt2'):.1f}%** |",
+            f"| dist_train, --no-sync-bn, --no-overlap | {eff('dt2_no_overlap'):.1f}% |",
+            f"| dist_train, SyncBatchNorm | {eff('dt2_sync_bn'):.1f}% |",
+            f"| PyTorch DDP over gloo (peer) | {100 * med['peer2'] / (2 * med['peer1']):.1f}% |",
+            "", "| dist_train, 2 ranks | step time | exposed communication per step | collectives per step |",
+            "|---|---:|---:|---:|"]
+        for key, name in [("dt2", "--no-sync-bn, overlap"), ("dt2_no_overlap", "--no-sync-bn, --no-overlap"),
+                          ("dt2_sync_bn", "SyncBatchNorm, overlap")]:
+            lines.append(f"| {name} | {med[key + '_step_ms']:.1f} ms | {med[key + '_exposed_ms']:.2f} ms "
+                         f"| {med[key + '_collectives']:.1f} |")
+        lines += ["", f"SyncBatchNorm costs {med['dt2_sync_bn_step_ms'] - med['dt2_step_ms']:.1f} ms per "
+                  f"step over per-rank BatchNorm at 2 ranks ({100 * (med['dt2_sync_bn_step_ms'] / med['dt2_step_ms'] - 1):.0f}%)."]
+    split = last["dt1"]
     sec = split["seconds"]
     step = sum(sec[k] for k in ["data", "forward", "backward", "exposed_comm", "optimizer"])
     lines += ["", "Where a dist_train step goes (1 rank, 1 thread, last repetition): " + ", ".join(

@@ -162,6 +162,17 @@ CliResult parse_cli(int argc, const char* const* argv) {
   f.value("Outputs", "log-dir", &Config::log_dir, "TensorBoard events and metrics.jsonl");
   f.value("Outputs", "checkpoint-dir", &Config::checkpoint_dir, "checkpoints (rank 0 writes)");
   f.value("Outputs", "log-every", &Config::log_every, "log the training loss every N steps");
+  f.value("Outputs", "eval", &Config::eval_mode,
+          "who evaluates: rank0 (others wait) | distributed (a shard each, reduced)");
+  f.value("Outputs", "resume", &Config::resume,
+          "resume from a checkpoint: auto (CHECKPOINT_DIR/last.pt if present) or a path");
+  f.value("Outputs", "checkpoint-every", &Config::checkpoint_every,
+          "also keep epoch_N.pt every N epochs (0: only last.pt and best.pt)");
+  f.value("Outputs", "keep", &Config::keep, "how many epoch_N.pt to keep (0: all)");
+  f.value("Outputs", "checkpoint-every-steps", &Config::checkpoint_every_steps,
+          "also write last.pt every N steps, mid-epoch (0: only at epoch ends)");
+  f.enable("Execution", "skip-nonfinite", &Config::skip_nonfinite,
+           "skip (and count) updates whose loss is NaN/Inf instead of stopping the run");
   options.add_options("Help")("h,help", "print this help and exit");
 
   CliResult out;

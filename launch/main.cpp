@@ -14,6 +14,7 @@
 #include "data/synthetic.h"
 #include "launch/cli.h"
 #include "launch/device.h"
+#include "launch/signals.h"
 #include "trainer/errors.h"
 #include "trainer/trainer.h"
 
@@ -38,6 +39,7 @@ int run(dt::comm::World& world, int argc, char** argv) {
   ctx.rank = world.rank;
   ctx.world_size = world.size;
   ctx.device = launch::resolve_device(config.device, world);
+  ctx.stop_requested = launch::stop_requested;
   if (ctx.device.is_cuda()) torch::cuda::manual_seed_all(config.seed);
 
   // All input is read and validated before anything is logged, so bad input gives one line.
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
   dt::comm::World world;
   try {
     world = dt::comm::init_world(&argc, &argv);
+    dt::launch::install_stop_handlers();  // after MPI_Init, so ours are the handlers in force
     spdlog::set_pattern(world.size > 1 ? "[%H:%M:%S.%e] [rank " + std::to_string(world.rank) + "] %v"
                                        : "[%H:%M:%S.%e] %v");
     const int code = run(world, argc, argv);
@@ -88,6 +91,10 @@ int main(int argc, char** argv) {
   } catch (const dt::data::DataError& e) {
     std::fprintf(stderr, "dist_train: error: %s\n", e.what());
     dt::comm::abort_world(world, 2);
+  } catch (const dt::trainer::NonFiniteLoss& e) {
+    std::fprintf(stderr, "dist_train: error: %s\n", e.what());
+    if (g_comm) g_comm->abort();
+    dt::comm::abort_world(world, 1);
   } catch (const dt::trainer::CheckpointError& e) {
     std::fprintf(stderr, "dist_train: error: %s\n", e.what());
     dt::comm::abort_world(world, 2);

@@ -61,7 +61,10 @@ BasicBlockImpl::BasicBlockImpl(int64_t in_channels, int64_t out_channels, int64_
 }
 
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
-  auto out = torch::relu(bn1(conv1(x)));
+  // In-place ReLU and residual add, as the seed's nn.ReLU(inplace=True) and `out += residual`:
+  // one less activation-sized allocation and pass each (BatchNorm's backward needs its input,
+  // not its output, so overwriting the output is safe).
+  auto out = bn1(conv1(x)).relu_();
   out = bn2(conv2(out));
   torch::Tensor residual = x;
   if (downsample) {
@@ -72,7 +75,7 @@ torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
     residual = torch::constant_pad_nd(residual, {0, 0, 0, 0, pad_channels_ / 2,
                                                  pad_channels_ - pad_channels_ / 2});
   }
-  return torch::relu(out + residual);
+  return out.add_(residual).relu_();
 }
 
 ResNetImpl::ResNetImpl(const ResNetSpec& spec, int64_t num_classes) {
@@ -95,7 +98,7 @@ ResNetImpl::ResNetImpl(const ResNetSpec& spec, int64_t num_classes) {
 }
 
 torch::Tensor ResNetImpl::forward(const torch::Tensor& x) {
-  auto out = torch::relu(bn(conv(x)));
+  auto out = bn(conv(x)).relu_();
   out = layer3->forward(layer2->forward(layer1->forward(out)));
   out = torch::avg_pool2d(out, 8);
   return fc(out.flatten(1));

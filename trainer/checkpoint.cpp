@@ -1,23 +1,115 @@
 #include "trainer/checkpoint.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <fcntl.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstring>
-#include <caffe2/serialize/inline_container.h>
-#include <torch/csrc/jit/serialization/export.h>
-#include <torch/csrc/jit/serialization/pickler.h>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include "trainer/errors.h"
 
 namespace dt::trainer {
 namespace {
 
-[[noreturn]] void fail(const std::string& what, const std::string& path) {
+constexpr const char* kFormat = "dist_train/1";
+
+[[noreturn]] void fail_io(const std::string& what, const std::string& path) {
   throw CheckpointError(what + " " + path + ": " + std::strerror(errno));
 }
 
+void mix(uint64_t& h, const void* data, size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ULL;
+}
+
+void mix_tensor(uint64_t& h, const std::string& key, const torch::Tensor& t) {
+  mix(h, key.data(), key.size());
+  auto c = t.contiguous();
+  mix(h, c.data_ptr(), c.nbytes());
+}
+
+// The tensors of the optimizer's per-parameter state, by parameter index, Python's names.
+c10::impl::GenericDict optimizer_state(const torch::optim::Optimizer& opt, const std::string& kind) {
+  c10::impl::GenericDict state(c10::IntType::get(), c10::AnyType::get());
+  const auto& params = opt.param_groups().at(0).params();
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto it = opt.state().find(params[i].unsafeGetTensorImpl());
+    if (it == opt.state().end()) continue;
+    c10::impl::GenericDict entry(c10::StringType::get(), c10::AnyType::get());
+    if (kind == "adam") {
+      const auto& s = static_cast<const torch::optim::AdamParamState&>(*it->second);
+      entry.insert("step", s.step());
+      entry.insert("exp_avg", s.exp_avg().detach().cpu().contiguous());
+      entry.insert("exp_avg_sq", s.exp_avg_sq().detach().cpu().contiguous());
+    } else {
+      const auto& s = static_cast<const torch::optim::SGDParamState&>(*it->second);
+      if (!s.momentum_buffer().defined()) continue;
+      entry.insert("momentum_buffer", s.momentum_buffer().detach().cpu().contiguous());
+    }
+    state.insert(int64_t(i), entry);
+  }
+  return state;
+}
+
+uint64_t checksum_of(const c10::Dict<std::string, torch::Tensor>& model,
+                     const c10::impl::GenericDict& opt_state) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const auto& kv : model) mix_tensor(h, kv.key(), kv.value());
+  for (const auto& kv : opt_state) {
+    const int64_t idx = kv.key().toInt();
+    mix(h, &idx, sizeof(idx));
+    for (const auto& e : kv.value().toGenericDict()) {
+      if (e.value().isTensor()) mix_tensor(h, e.key().toStringRef(), e.value().toTensor());
+      if (e.value().isInt()) {
+        const int64_t v = e.value().toInt();
+        mix(h, &v, sizeof(v));
+      }
+    }
+  }
+  return h;
+}
+
+std::vector<char> read_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw CheckpointError(path + ": no such checkpoint file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail_io("cannot open", path);
+  return std::vector<char>((std::istreambuf_iterator<char>(in)), {});
+}
+
+const c10::IValue& require(const c10::impl::GenericDict& d, const std::string& key,
+                           const std::string& path) {
+  auto it = d.find(key);
+  if (it == d.end()) throw CheckpointError(path + ": checkpoint has no '" + key + "' entry");
+  return it->value();
+}
+
+std::string shape(const torch::Tensor& t) {
+  std::ostringstream o;
+  o << t.sizes();
+  return o.str();
+}
+
 }  // namespace
+
+c10::Dict<std::string, torch::Tensor> state_dict(const torch::nn::Module& module) {
+  // Python's order: each module's own parameters, then its own buffers, module by module.
+  c10::Dict<std::string, torch::Tensor> dict;
+  for (const auto& m : module.named_modules()) {
+    const std::string prefix = m.key().empty() ? "" : m.key() + ".";
+    for (const auto& p : m.value()->named_parameters(/*recurse=*/false)) {
+      dict.insert(prefix + p.key(), p.value().detach().cpu().contiguous());
+    }
+    for (const auto& b : m.value()->named_buffers(/*recurse=*/false)) {
+      dict.insert(prefix + b.key(), b.value().detach().cpu().contiguous());
+    }
+  }
+  return dict;
+}
 
 std::vector<char> torch_save_bytes(const c10::IValue& value) {
   // torch::pickle_save, except that containers are not tagged with their C++ types: the tags
@@ -44,19 +136,19 @@ std::vector<char> torch_save_bytes(const c10::IValue& value) {
   return out;
 }
 
-c10::Dict<std::string, torch::Tensor> state_dict(const torch::nn::Module& module) {
-  // Python's order: each module's own parameters, then its own buffers, module by module.
-  c10::Dict<std::string, torch::Tensor> dict;
-  for (const auto& m : module.named_modules()) {
-    const std::string prefix = m.key().empty() ? "" : m.key() + ".";
-    for (const auto& p : m.value()->named_parameters(/*recurse=*/false)) {
-      dict.insert(prefix + p.key(), p.value().detach().cpu().contiguous());
+c10::IValue torch_load_bytes(const std::vector<char>& bytes, const std::string& name) {
+  try {
+    return torch::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    why = why.substr(0, why.find('\n'));
+    if (why.find("Expected GenericDict") != std::string::npos) {
+      why = "a collections.OrderedDict inside (LibTorch reads plain dicts: from Python, save "
+            "{\"model\": dict(model.state_dict())})";
     }
-    for (const auto& b : m.value()->named_buffers(/*recurse=*/false)) {
-      dict.insert(prefix + b.key(), b.value().detach().cpu().contiguous());
-    }
+    throw CheckpointError(name + ": not a readable PyTorch checkpoint (truncated, corrupt or "
+                                 "another format): " + why);
   }
-  return dict;
 }
 
 void write_file_atomically(const std::string& path, const std::vector<char>& bytes) {
@@ -64,20 +156,20 @@ void write_file_atomically(const std::string& path, const std::vector<char>& byt
   if (!dir.empty()) std::filesystem::create_directories(dir);
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) fail("cannot create", tmp);
+  if (fd < 0) fail_io("cannot create", tmp);
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       ::close(fd);
-      fail("cannot write", tmp);
+      fail_io("cannot write", tmp);
     }
     done += size_t(n);
   }
-  if (::fsync(fd) != 0) fail("cannot fsync", tmp);
+  if (::fsync(fd) != 0) fail_io("cannot fsync", tmp);
   ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename onto", path);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) fail_io("cannot rename onto", path);
   int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dfd >= 0) {
     ::fsync(dfd);
@@ -85,15 +177,134 @@ void write_file_atomically(const std::string& path, const std::vector<char>& byt
   }
 }
 
-void save_checkpoint(const std::string& path, const torch::nn::Module& module,
-                     const CheckpointMeta& meta) {
+void save_checkpoint(const std::string& path, const torch::nn::Module& model,
+                     const torch::optim::Optimizer* optimizer, const std::string& optimizer_kind,
+                     const TrainingState& st) {
+  auto weights = state_dict(model);
+  c10::impl::GenericDict opt_state(c10::IntType::get(), c10::AnyType::get());
+  if (optimizer) opt_state = optimizer_state(*optimizer, optimizer_kind);
+  c10::impl::GenericDict opt(c10::StringType::get(), c10::AnyType::get());
+  opt.insert("kind", optimizer_kind);
+  opt.insert("state", opt_state);
+
+  c10::impl::GenericDict rng(c10::StringType::get(), c10::AnyType::get());
+  rng.insert("torch_cpu", at::detail::getDefaultCPUGenerator().get_state());
+
   c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
-  dict.insert("model", state_dict(module));
-  dict.insert("epoch", meta.epoch);
-  dict.insert("step", meta.step);
-  dict.insert("world_size", meta.world_size);
-  dict.insert("config", meta.config);
+  dict.insert("format", std::string(kFormat));
+  dict.insert("model", weights);
+  dict.insert("optimizer", opt);
+  dict.insert("epoch", st.epoch);
+  dict.insert("samples_done", st.samples_done);
+  dict.insert("step", st.step);
+  dict.insert("best_accuracy", st.best_accuracy);
+  dict.insert("world_size", st.world_size);
+  dict.insert("config", st.config);
+  dict.insert("model_name", st.model_name);
+  dict.insert("rng", rng);
+  dict.insert("checksum", int64_t(checksum_of(weights, opt_state)));
   write_file_atomically(path, torch_save_bytes(dict));
+}
+
+LoadedCheckpoint load_checkpoint(const std::string& path, torch::nn::Module& model,
+                                 torch::optim::Optimizer* optimizer,
+                                 const std::string& optimizer_kind) {
+  auto value = torch_load_bytes(read_file(path), path);
+  if (!value.isGenericDict()) throw CheckpointError(path + ": not a checkpoint dict");
+  auto dict = value.toGenericDict();
+  const auto& model_iv = require(dict, "model", path);
+  if (!model_iv.isGenericDict()) throw CheckpointError(path + ": 'model' is not a state dict");
+
+  // Validate everything before touching the model: names, shapes, dtypes.
+  c10::Dict<std::string, torch::Tensor> weights;
+  for (const auto& kv : model_iv.toGenericDict()) {
+    if (!kv.key().isString() || !kv.value().isTensor()) {
+      throw CheckpointError(path + ": 'model' holds a non-tensor entry");
+    }
+    weights.insert(kv.key().toStringRef(), kv.value().toTensor());
+  }
+  auto mine = state_dict(model);
+  for (const auto& kv : mine) {
+    auto it = weights.find(kv.key());
+    if (it == weights.end()) {
+      throw CheckpointError(path + ": checkpoint is for another model: it lacks '" + kv.key() + "'");
+    }
+    if (!it->value().sizes().equals(kv.value().sizes())) {
+      throw CheckpointError(path + ": checkpoint is for another model: '" + kv.key() + "' is " +
+                            shape(it->value()) + " there, " + shape(kv.value()) + " here");
+    }
+  }
+  for (const auto& kv : weights) {
+    if (mine.find(kv.key()) == mine.end()) {
+      throw CheckpointError(path + ": checkpoint is for another model: unexpected '" + kv.key() + "'");
+    }
+  }
+
+  LoadedCheckpoint out;
+  c10::impl::GenericDict opt_state(c10::IntType::get(), c10::AnyType::get());
+  const bool full = dict.contains("format");
+  if (full) {
+    if (require(dict, "format", path).toStringRef() != kFormat) {
+      throw CheckpointError(path + ": unsupported checkpoint format '" +
+                            dict.at("format").toStringRef() + "' (expected " + kFormat + ")");
+    }
+    auto opt = require(dict, "optimizer", path).toGenericDict();
+    opt_state = opt.at("state").toGenericDict();
+    const uint64_t stored = uint64_t(require(dict, "checksum", path).toInt());
+    if (stored != checksum_of(weights, opt_state)) {
+      throw CheckpointError(path + ": checksum mismatch: the file is corrupt");
+    }
+    if (optimizer && opt.at("kind").toStringRef() != optimizer_kind) {
+      throw CheckpointError(path + ": checkpoint was trained with --optimizer " +
+                            opt.at("kind").toStringRef() + ", this run uses " + optimizer_kind);
+    }
+    out.full = true;
+    out.state.epoch = require(dict, "epoch", path).toInt();
+    out.state.samples_done = require(dict, "samples_done", path).toInt();
+    out.state.step = require(dict, "step", path).toInt();
+    out.state.best_accuracy = require(dict, "best_accuracy", path).toDouble();
+    out.state.world_size = require(dict, "world_size", path).toInt();
+    out.state.config = require(dict, "config", path).toStringRef();
+    out.state.model_name = require(dict, "model_name", path).toStringRef();
+  }
+
+  torch::NoGradGuard no_grad;
+  auto params = model.named_parameters();
+  auto buffers = model.named_buffers();
+  for (const auto& kv : weights) {
+    torch::Tensor* target = params.find(kv.key());
+    if (!target) target = buffers.find(kv.key());
+    target->copy_(kv.value());  // onto the device (and memory format) the tensor lives in
+  }
+
+  if (full && optimizer) {
+    const auto& ps = optimizer->param_groups().at(0).params();
+    for (const auto& kv : opt_state) {
+      const int64_t i = kv.key().toInt();
+      if (i < 0 || size_t(i) >= ps.size()) throw CheckpointError(path + ": optimizer state for an unknown parameter");
+      auto e = kv.value().toGenericDict();
+      const auto& p = ps[size_t(i)];
+      if (optimizer_kind == "adam") {
+        auto s = std::make_unique<torch::optim::AdamParamState>();
+        s->step(e.at("step").toInt());
+        s->exp_avg(e.at("exp_avg").toTensor().to(p.device(), p.scalar_type()).contiguous(p.suggest_memory_format()));
+        s->exp_avg_sq(e.at("exp_avg_sq").toTensor().to(p.device(), p.scalar_type()).contiguous(p.suggest_memory_format()));
+        optimizer->state()[p.unsafeGetTensorImpl()] = std::move(s);
+      } else {
+        auto s = std::make_unique<torch::optim::SGDParamState>();
+        s->momentum_buffer(e.at("momentum_buffer").toTensor().to(p.device(), p.scalar_type()).contiguous(p.suggest_memory_format()));
+        optimizer->state()[p.unsafeGetTensorImpl()] = std::move(s);
+      }
+    }
+    if (dict.contains("rng")) {
+      auto rng = dict.at("rng").toGenericDict();
+      if (rng.contains("torch_cpu")) {
+        auto gen = at::detail::getDefaultCPUGenerator();  // shares the default generator
+        gen.set_state(rng.at("torch_cpu").toTensor());
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace dt::trainer

@@ -1,31 +1,57 @@
-// Checkpoints in PyTorch's own torch.save format (torch::pickle_save of a dict), so that a Python
-// user can torch.load("last.pt")["model"] into the Python ResNet. Written atomically: temporary
-// file, fsync, rename, fsync of the directory; a crash never leaves a torn file or destroys the
-// previous good checkpoint. Only rank 0 writes.
+// Checkpoints in PyTorch's own torch.save format (a zip holding an untagged pickle of a dict), so
+// that a Python user can torch.load("last.pt")["model"] (weights_only, the default) into the
+// Python ResNet. Contents:
+//   model        the state dict, Python names
+//   optimizer    {"kind": "adam"|"sgd", "state": {param index: {...}}} as in Python
+//   epoch        epochs completed; samples_done: samples of the next epoch already consumed
+//   step         optimizer steps completed; best_accuracy; world_size; config; model_name
+//   rng          {"torch_cpu": generator state, "torch_cuda": [per device]}
+//   checksum     FNV-1a over every tensor's bytes, verified on load (a flipped byte in tensor
+//                data is caught, not trained on)
+// Written atomically by rank 0 (temporary file, fsync, rename, fsync of the directory): a crash
+// never leaves a torn file and never replaces the previous good checkpoint. Every failure to
+// read one (missing, truncated, corrupt, foreign, another model) is a CheckpointError (exit 2).
 #pragma once
 #include <torch/torch.h>
 #include <string>
+#include <vector>
 
 namespace dt::trainer {
 
-// The model's parameters and buffers under their Python names.
-c10::Dict<std::string, torch::Tensor> state_dict(const torch::nn::Module& module);
-
-struct CheckpointMeta {
-  int64_t epoch = 0;  // epochs completed
-  int64_t step = 0;   // global steps completed
+struct TrainingState {
+  int64_t epoch = 0;         // epochs completed
+  int64_t samples_done = 0;  // samples of epoch `epoch` consumed (global), for mid-epoch resume
+  int64_t step = 0;          // optimizer steps completed
   int64_t world_size = 1;
+  double best_accuracy = 0;
   std::string config;
+  std::string model_name;
 };
 
-// Writes {model, epoch, step, world_size, config} to `path` atomically.
-void save_checkpoint(const std::string& path, const torch::nn::Module& module,
-                     const CheckpointMeta& meta);
+// The model's parameters and buffers under their Python names, in Python's order, on CPU.
+c10::Dict<std::string, torch::Tensor> state_dict(const torch::nn::Module& module);
+
+void save_checkpoint(const std::string& path, const torch::nn::Module& model,
+                     const torch::optim::Optimizer* optimizer, const std::string& optimizer_kind,
+                     const TrainingState& state);
+
+struct LoadedCheckpoint {
+  TrainingState state;
+  bool full = false;  // false: weights only (e.g. saved from Python); optimizer and position absent
+};
+
+// Loads `path` into `model` (each tensor onto the device it already lives on) and, when the file
+// holds one, into `optimizer`. Checks format, checksum, names and shapes before touching the model.
+LoadedCheckpoint load_checkpoint(const std::string& path, torch::nn::Module& model,
+                                 torch::optim::Optimizer* optimizer,
+                                 const std::string& optimizer_kind);
 
 // The bytes torch.save would write for `value` (zip container, untagged pickle).
 std::vector<char> torch_save_bytes(const c10::IValue& value);
+// Parses torch.save bytes; throws CheckpointError naming `name` on anything malformed.
+c10::IValue torch_load_bytes(const std::vector<char>& bytes, const std::string& name);
 
-// Writes `bytes` to `path` atomically (exposed for tests).
+// Writes `bytes` to `path` atomically.
 void write_file_atomically(const std::string& path, const std::vector<char>& bytes);
 
 }  // namespace dt::trainer

@@ -52,6 +52,11 @@ void validate(const Config& c) {
   require(c.accumulate >= 1, "--accumulate must be >= 1");
   require(c.comm_timeout_s > 0, "--comm-timeout must be > 0 seconds");
   require(c.log_every >= 1, "--log-every must be >= 1");
+  require(one_of(c.eval_mode, {"rank0", "distributed"}),
+          "--eval must be rank0 or distributed, got '" + c.eval_mode + "'");
+  require(c.checkpoint_every >= 0, "--checkpoint-every must be >= 0");
+  require(c.keep >= 0, "--keep must be >= 0");
+  require(c.checkpoint_every_steps >= 0, "--checkpoint-every-steps must be >= 0");
 }
 
 std::string to_string(const Config& c) {
@@ -91,7 +96,13 @@ std::string to_string(const Config& c) {
     << "comm_timeout_s = " << c.comm_timeout_s << "\n"
     << "log_dir = " << c.log_dir << "\n"
     << "checkpoint_dir = " << c.checkpoint_dir << "\n"
-    << "log_every = " << c.log_every << "\n";
+    << "log_every = " << c.log_every << "\n"
+    << "eval_mode = " << c.eval_mode << "\n"
+    << "resume = " << c.resume << "\n"
+    << "checkpoint_every = " << c.checkpoint_every << "\n"
+    << "keep = " << c.keep << "\n"
+    << "checkpoint_every_steps = " << c.checkpoint_every_steps << "\n"
+    << "skip_nonfinite = " << c.skip_nonfinite << "\n";
   return o.str();
 }
 

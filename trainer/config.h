@@ -51,6 +51,12 @@ struct Config {
   std::string log_dir = "runs";
   std::string checkpoint_dir = "checkpoints";
   int64_t log_every = 100;
+  std::string eval_mode = "rank0";      // rank0 | distributed
+  std::string resume;                   // "" | auto | PATH
+  int64_t checkpoint_every = 0;         // also keep epoch_N.pt every N epochs (0: no)
+  int64_t keep = 0;                     // epoch_N.pt files kept (0: all)
+  int64_t checkpoint_every_steps = 0;   // also write last.pt every N steps (0: no)
+  bool skip_nonfinite = false;          // skip updates whose loss is NaN/Inf instead of stopping
 };
 
 // Throws ConfigError (one line) for any out-of-range or inconsistent value.

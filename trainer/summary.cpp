@@ -14,6 +14,7 @@ void write_summary(const std::string& path, const Config& c, const RunContext& c
     << ", \"accumulate\": " << c.accumulate << ", \"steps\": " << s.steps
     << ", \"steps_timed\": " << s.steps_timed << ", \"images_per_s\": " << s.images_per_s
     << ", \"images_per_s_per_rank\": " << s.images_per_s / ctx.world_size
+    << ", \"collectives_per_step\": " << s.collectives_per_step
     << ", \"step_time_ms\": " << (s.steps_timed ? 1000 * step_s / s.steps_timed : 0.0)
     << ", \"seconds\": {";
   for (size_t p = 0; p < size_t(Phase::Count); ++p) {

@@ -1,17 +1,20 @@
 #include "trainer/trainer.h"
 
+#include <signal.h>
+#include <unistd.h>
 #include <chrono>
 #include <filesystem>
+#include <thread>
 #include "comm/reducer.h"
 #include "comm/sync_batch_norm.h"
 #include "data/loader.h"
 #include "model/resnet.h"
 #include "trainer/checkpoint.h"
 #include "trainer/errors.h"
+#include "trainer/fault_injection.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/metrics.h"
 #include "trainer/optimizer.h"
-#include "trainer/phase_timer.h"
 #include "trainer/progress.h"
 #include "trainer/tensorboard.h"
 
@@ -20,6 +23,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int64_t kWarmupSteps = 5;
+
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -44,10 +48,23 @@ struct Trainer::State {
   std::unique_ptr<data::EvalSet> eval_set;
   std::unique_ptr<comm::Reducer> reducer;  // world_size > 1
   LrSchedule schedule;
+  FaultInjection fault;
   bool channels_last = true;
   torch::ScalarType dtype = torch::kFloat32;
-  int64_t total_steps = 0;
-  int64_t steps_per_epoch = 0;  // optimizer steps
+  TrainingState position;  // where training stands (resumed or fresh)
+
+  bool rank0() const { return ctx.rank == 0; }
+  bool distributed() const { return ctx.comm && ctx.world_size > 1; }
+  std::string path(const std::string& file) const {
+    return (std::filesystem::path(config.checkpoint_dir) / file).string();
+  }
+  void resume();
+  void save(const std::string& file);
+  void prune_epoch_checkpoints();
+  EvalResult evaluate();
+  // Sum over ranks of a small CPU int64 tensor (flags); identity at world one.
+  torch::Tensor agree(torch::Tensor flags);
+  torch::Tensor global_mean(const torch::Tensor& value);
 };
 
 Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset train,
@@ -59,6 +76,7 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
   s.train = std::move(train);
   s.test = std::move(test);
   s.channels_last = config.channels_last != "off";
+  s.fault = FaultInjection::from_environment();
 
   torch::manual_seed(config.seed);  // identical initial weights on every rank
   s.net = model::make_resnet(config.model);
@@ -69,6 +87,11 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
     for (auto& p : s.net->parameters()) {
       if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
     }
+  }
+  const bool sync_bn = config.sync_bn == "on" || (config.sync_bn == "auto" && ctx.world_size > 1);
+  if (sync_bn) {
+    TORCH_CHECK(ctx.comm, "Trainer: --sync-bn needs a communicator");
+    model::set_batch_norm_sync(*s.net, std::make_shared<comm::SyncBatchNorm>(*ctx.comm));
   }
 
   data::LoaderOptions lo;
@@ -85,12 +108,15 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
   if (s.test.size() > 0) {
     s.eval_set = std::make_unique<data::EvalSet>(s.test, ctx.device, s.dtype, s.channels_last);
   }
+  s.optimizer = make_optimizer(config, s.net->parameters());
+  s.schedule.kind = config.lr_schedule;
+  s.schedule.base_lr = config.lr;
+  s.schedule.total_epochs = double(config.epochs);
+  s.schedule.warmup_epochs = config.warmup_epochs;
+  s.schedule.step_epochs = config.lr_step_epochs;
+  s.schedule.gamma = config.lr_gamma;
 
-  const bool sync_bn = config.sync_bn == "on" || (config.sync_bn == "auto" && ctx.world_size > 1);
-  if (sync_bn) {
-    TORCH_CHECK(ctx.comm, "Trainer: --sync-bn needs a communicator");
-    model::set_batch_norm_sync(*s.net, std::make_shared<comm::SyncBatchNorm>(*ctx.comm));
-  }
+  s.resume();  // every rank reads the checkpoint onto its own device
   if (ctx.world_size > 1) {
     TORCH_CHECK(ctx.comm, "Trainer: a world of ", ctx.world_size, " needs a communicator");
     comm::broadcast_model(*s.net, *ctx.comm);  // every replica starts from rank 0's weights
@@ -99,35 +125,132 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
     ro.overlap = config.overlap;
     s.reducer = std::make_unique<comm::Reducer>(s.net->parameters(), *ctx.comm, ro);
   }
-  s.optimizer = make_optimizer(config, s.net->parameters());
-  // One optimizer step consumes --accumulate loader batches (micro-batches).
-  s.steps_per_epoch = std::max<int64_t>(1, s.loader->steps_per_epoch() / config.accumulate);
-  s.total_steps = config.epochs * s.steps_per_epoch;
-  if (config.max_steps > 0) s.total_steps = std::min(s.total_steps, config.max_steps);
-  s.schedule.kind = config.lr_schedule;
-  s.schedule.base_lr = config.lr;
-  s.schedule.steps_per_epoch = s.steps_per_epoch;
-  s.schedule.total_steps = config.epochs * s.steps_per_epoch;
-  s.schedule.warmup_epochs = config.warmup_epochs;
-  s.schedule.step_epochs = config.lr_step_epochs;
-  s.schedule.gamma = config.lr_gamma;
 }
 
 Trainer::~Trainer() = default;
 
 torch::nn::Module& Trainer::model() { return *s_->net; }
 
+void Trainer::State::resume() {
+  position.world_size = ctx.world_size;
+  position.model_name = config.model;
+  if (config.resume.empty()) return;
+  std::string file = config.resume;
+  if (config.resume == "auto") {
+    file = path("last.pt");
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) {
+      if (rank0()) spdlog::info("--resume auto: no {} yet, starting from scratch", file);
+      return;
+    }
+  }
+  auto loaded = load_checkpoint(file, *net, optimizer.get(), config.optimizer);
+  if (!loaded.full) {
+    if (rank0()) spdlog::info("initialised from the weights in {} (no training state in it)", file);
+    return;
+  }
+  if (loaded.state.model_name != config.model) {
+    throw CheckpointError(file + ": checkpoint of --model " + loaded.state.model_name +
+                          ", this run is --model " + config.model);
+  }
+  const int64_t old_world = loaded.state.world_size;
+  position = loaded.state;
+  position.world_size = ctx.world_size;
+  position.model_name = config.model;
+  if (position.samples_done > 0) {
+    loader->resume_at(position.epoch, position.samples_done);
+  } else {
+    loader->seek(position.epoch, 0);
+  }
+  if (rank0()) {
+    spdlog::info("resumed from {}: {} epochs and {} steps done, {} samples into epoch {}", file,
+                 position.epoch, position.step, position.samples_done, position.epoch + 1);
+    if (old_world != ctx.world_size) {
+      spdlog::info("the checkpoint was written by {} ranks, this run has {}: the remaining {} "
+                   "samples of epoch {} are re-sharded over {} ranks",
+                   old_world, ctx.world_size, train.size() - position.samples_done,
+                   position.epoch + 1, ctx.world_size);
+    }
+  }
+}
+
+void Trainer::State::save(const std::string& file) {
+  if (!rank0()) return;
+  save_checkpoint(path(file), *net, optimizer.get(), config.optimizer, position);
+}
+
+void Trainer::State::prune_epoch_checkpoints() {
+  if (!rank0() || config.keep <= 0) return;
+  std::vector<std::pair<int64_t, std::string>> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(config.checkpoint_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("epoch_", 0) == 0 && name.size() > 9 && name.substr(name.size() - 3) == ".pt") {
+      try {
+        files.emplace_back(std::stoll(name.substr(6, name.size() - 9)), e.path().string());
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  std::sort(files.begin(), files.end());
+  for (size_t i = 0; i + size_t(config.keep) < files.size(); ++i) ::unlink(files[i].second.c_str());
+}
+
+torch::Tensor Trainer::State::agree(torch::Tensor flags) {
+  if (distributed()) ctx.comm->all_reduce(flags);
+  return flags;
+}
+
+torch::Tensor Trainer::State::global_mean(const torch::Tensor& value) {
+  if (!distributed()) return value;
+  auto cpu = value.to(torch::kCPU, torch::kFloat64).contiguous();
+  ctx.comm->all_reduce(cpu);
+  return (cpu / ctx.world_size).to(value.device());
+}
+
+EvalResult Trainer::State::evaluate() {
+  auto forward = [&](const torch::Tensor& x) { return net->forward(x); };
+  const int64_t n = eval_set ? eval_set->size() : 0;
+  // rank0: rank 0 evaluates everything while the others wait in the broadcast below (with the
+  // deadline). distributed: each rank evaluates a contiguous shard; the sums are reduced.
+  EvalSums sums;
+  if (config.eval_mode == "distributed" && distributed()) {
+    const int64_t begin = n * ctx.rank / ctx.world_size, end = n * (ctx.rank + 1) / ctx.world_size;
+    sums = evaluate_sums(*net, forward, *eval_set, begin, end, config.eval_batch);
+  } else if (rank0() && n > 0) {
+    sums = evaluate_sums(*net, forward, *eval_set, 0, n, config.eval_batch);
+  }
+  auto packed = torch::tensor({sums.loss_sum, double(sums.correct), double(sums.samples)},
+                              torch::kFloat64);
+  if (distributed()) {
+    if (config.eval_mode == "distributed") {
+      ctx.comm->all_reduce(packed);
+    } else {
+      ctx.comm->broadcast(packed, 0);  // every rank learns the result (and the best accuracy)
+    }
+  }
+  EvalSums total;
+  total.loss_sum = packed[0].item<double>();
+  total.correct = int64_t(packed[1].item<double>());
+  total.samples = int64_t(packed[2].item<double>());
+  return total.result();
+}
+
 TrainSummary Trainer::run() {
   auto& s = *s_;
   const auto& c = s.config;
-  const bool rank0 = s.ctx.rank == 0;
-  const int64_t steps_per_epoch = s.steps_per_epoch;
+  const bool rank0 = s.rank0();
   const auto& sampler = s.loader->sampler();
+  const int64_t global_batch = sampler.global_batch() * c.accumulate;
+  const int64_t dataset_size = s.train.size();
+  auto steps_in = [&](int64_t epoch) { return s.loader->steps_in_epoch(epoch) / c.accumulate; };
+  int64_t max_step = c.epochs * (sampler.steps_per_epoch() / c.accumulate);
+  if (c.max_steps > 0) max_step = std::min(max_step, c.max_steps);
 
   if (rank0) {
     const int synced = model::synced_batch_norm_count(*s.net);
-    spdlog::info("model {} ({} parameters) on {}, {} channels_last, {}", c.model,
-                 model::parameter_count(*s.net), s.ctx.device.str(),
+    spdlog::info("model {} ({} parameters) on {}, {}, {} channels_last, {}", c.model,
+                 model::parameter_count(*s.net), s.ctx.device.str(), c.precision,
                  s.channels_last ? "with" : "without",
                  synced ? "SyncBatchNorm (" + std::to_string(synced) + " layers)"
                         : std::string("per-rank BatchNorm"));
@@ -136,7 +259,7 @@ TrainSummary Trainer::run() {
     spdlog::info("batch {} per rank x {} ranks{} = {} global; {} steps per epoch; tail: {}",
                  c.batch_size, s.ctx.world_size,
                  c.accumulate > 1 ? " x " + std::to_string(c.accumulate) + " micro-batches" : "",
-                 sampler.global_batch() * c.accumulate, steps_per_epoch,
+                 global_batch, steps_in(1 << 30),
                  c.drop_last ? "drop_last (" + std::to_string(sampler.dropped_per_epoch()) +
                                    " samples dropped per epoch)"
                              : "padded (" + std::to_string(sampler.padded_per_epoch()) +
@@ -146,168 +269,208 @@ TrainSummary Trainer::run() {
   std::unique_ptr<MetricsLog> metrics;
   std::unique_ptr<TensorBoardWriter> tb;
   if (rank0) {
-    metrics = std::make_unique<MetricsLog>(
-        (std::filesystem::path(c.log_dir) / "metrics.jsonl").string());
+    metrics = std::make_unique<MetricsLog>((std::filesystem::path(c.log_dir) / "metrics.jsonl").string());
     tb = std::make_unique<TensorBoardWriter>(c.log_dir);
   }
-
-  auto forward = [&](const torch::Tensor& x) { return s.net->forward(x); };
   auto ce_options =
       torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(c.label_smoothing);
+  auto on_device = torch::TensorOptions().dtype(torch::kFloat64).device(s.ctx.device);
 
   TrainSummary summary;
+  summary.best_accuracy = s.position.best_accuracy;
   PhaseTimer timer;
-  ProgressBar progress(rank0 ? s.total_steps : 0);
+  ProgressBar progress(rank0 ? max_step - s.position.step : 0);
   s.net->train();
   const auto run_start = Clock::now();
-  auto window_start = Clock::now();
-  auto epoch_start = Clock::now();
-  int64_t window_images = 0, epoch_images = 0;
-  torch::Tensor window_loss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(s.ctx.device));
-  torch::Tensor epoch_loss = window_loss.clone();
-  int64_t window_steps = 0, epoch_steps = 0;
-  double last_rate = 0, last_logged_loss = 0;
+  auto window_start = Clock::now(), epoch_start = Clock::now();
+  int64_t window_images = 0, epoch_images = 0, epoch_steps = 0, steps_this_run = 0;
+  std::vector<torch::Tensor> window_losses;  // per step, on the device: no sync until logged
+  torch::Tensor epoch_loss = torch::zeros({}, on_device);
+  double last_rate = 0, last_loss = 0, lr = c.lr;
 
-  // Sum of `value` over ranks divided by the world size (value is a 0-dim tensor).
-  auto global_mean = [&](const torch::Tensor& value) {
-    if (!s.ctx.comm || s.ctx.world_size == 1) return value;
-    auto cpu = value.cpu();
-    s.ctx.comm->all_reduce(cpu);
-    return (cpu / s.ctx.world_size).to(value.device());
+  auto& pos = s.position;
+  // Ends an epoch (completed, or cut short by --max-steps or a stop): evaluate, log, checkpoint.
+  auto finish_epoch = [&](bool completed) {
+    const int64_t epoch = pos.epoch + 1;  // 1-based, for people
+    const double epoch_seconds = seconds_since(epoch_start);
+    EpochMetrics m;
+    m.epoch = epoch;
+    m.step = pos.step;
+    m.train_loss = s.global_mean(epoch_loss).item<double>() / std::max<int64_t>(epoch_steps, 1);
+    m.images_per_s = epoch_images / std::max(epoch_seconds, 1e-9);
+    m.seconds = seconds_since(run_start);
+    m.lr = lr;
+    m.test_loss = m.test_accuracy = std::nan("");
+    const bool evaluate = c.eval_every > 0 && (epoch % c.eval_every == 0 || !completed ||
+                                               epoch == c.epochs);
+    if (evaluate && s.eval_set) {
+      progress.finish();
+      auto t = timer.time(Phase::Evaluation);
+      auto eval = s.evaluate();
+      m.test_loss = eval.loss;
+      m.test_accuracy = eval.accuracy;
+      summary.last_eval = eval;
+    }
+    const bool best = std::isfinite(m.test_accuracy) && m.test_accuracy > pos.best_accuracy;
+    if (best) pos.best_accuracy = m.test_accuracy;
+    summary.best_accuracy = pos.best_accuracy;
+    if (completed) {
+      pos.epoch += 1;
+      pos.samples_done = 0;
+    }
+    if (rank0) {
+      if (std::isfinite(m.test_accuracy)) {
+        tb->add_scalar("test_loss", float(m.test_loss), epoch);
+        tb->add_scalar("test_accuracy", float(m.test_accuracy), epoch);
+        spdlog::info("epoch {} {}: train loss {:.4f}, test loss {:.4f}, test accuracy {:.2f}%, "
+                     "{:.0f} img/s, {:.1f} s", epoch, completed ? "done" : "stopped",
+                     m.train_loss, m.test_loss, 100 * m.test_accuracy, m.images_per_s, epoch_seconds);
+      } else {
+        spdlog::info("epoch {} {}: train loss {:.4f}, {:.0f} img/s, {:.1f} s", epoch,
+                     completed ? "done" : "stopped", m.train_loss, m.images_per_s, epoch_seconds);
+      }
+      metrics->write(m);
+      tb->flush();
+      auto t = timer.time(Phase::Checkpoint);
+      s.save("last.pt");
+      if (best) s.save("best.pt");
+      if (completed && c.checkpoint_every > 0 && epoch % c.checkpoint_every == 0) {
+        s.save("epoch_" + std::to_string(epoch) + ".pt");
+        s.prune_epoch_checkpoints();
+      }
+    }
+    summary.epochs_completed = pos.epoch;
+    summary.final_train_loss = m.train_loss;
+    epoch_loss.zero_();
+    epoch_steps = epoch_images = 0;
+    epoch_start = Clock::now();
   };
 
-  for (int64_t step = 0; step < s.total_steps; ++step) {
-    // Each epoch starts at its own data epoch, whatever --accumulate left over.
-    if (step % steps_per_epoch == 0) s.loader->seek(step / steps_per_epoch, 0);
-    const double lr = s.schedule.lr_at(step);
-    set_lr(*s.optimizer, lr);
-    // Steady-state figures leave out the first steps (allocator and thread-pool warm-up).
-    if (step == std::min<int64_t>(kWarmupSteps, s.total_steps - 1)) {
-      timer.reset();
-      summary.steps_timed = 0;
-    }
-    s.optimizer->zero_grad();
-    data::Batch batch;
-    torch::Tensor loss;
-    for (int64_t micro = 0; micro < c.accumulate; ++micro) {
-      {
-        auto t = timer.time(Phase::Data);
-        batch = s.loader->next();
+  // Steady-state figures leave out the first steps of this run (allocator, thread pools).
+  int64_t collectives_at_timing_start = 0;
+  const int64_t warmup = std::max<int64_t>(0, std::min(kWarmupSteps, max_step - pos.step - 1));
+  bool stop = false;
+  while (!stop && pos.epoch < c.epochs && pos.step < max_step) {
+    if (pos.samples_done == 0) s.loader->seek(pos.epoch, 0);
+    const int64_t first = pos.samples_done / global_batch;  // resumed part-way: steps already done
+    const int64_t steps = first + steps_in(pos.epoch);
+    int64_t k = first;
+    for (; k < steps && pos.step < max_step && !stop; ++k) {
+      if (steps_this_run == warmup) {
+        timer.reset();
+        collectives_at_timing_start = s.distributed() ? s.ctx.comm->collectives_issued() : 0;
       }
-      const bool last = micro + 1 == c.accumulate;
-      if (s.reducer) s.reducer->prepare(/*sync=*/last);  // no communication until the last
-      torch::Tensor micro_loss;
-      {
-        auto t = timer.time(Phase::Forward);
-        micro_loss = torch::nn::functional::cross_entropy(forward(batch.images), batch.labels,
-                                                          ce_options);
-      }
-      {
-        auto t = timer.time(Phase::Backward);
-        (c.accumulate > 1 ? micro_loss / double(c.accumulate) : micro_loss).backward();
-      }
-      loss = micro == 0 ? micro_loss.detach() : loss + micro_loss.detach();
-    }
-    if (c.accumulate > 1) loss = loss / double(c.accumulate);
-    if (s.reducer) {
-      auto t = timer.time(Phase::Communication);
-      s.reducer->finish();  // waits for every bucket, with the deadline
-    }
-    {
-      auto t = timer.time(Phase::Optimizer);
-      s.optimizer->step();
-    }
-    ++summary.steps_timed;
-
-    auto l = loss.detach().to(torch::kFloat64);
-    window_loss += l;
-    epoch_loss += l;
-    ++window_steps;
-    ++epoch_steps;
-    window_images += batch.images.size(0) * s.ctx.world_size * c.accumulate;
-    epoch_images += batch.images.size(0) * s.ctx.world_size * c.accumulate;
-    const int64_t done = step + 1;
-
-    if (done % c.log_every == 0 || done == s.total_steps) {
-      // The mean over all ranks; one host sync (and one small collective) per window.
-      const double mean_loss = global_mean(window_loss).item<double>() / window_steps;
-      if (!std::isfinite(mean_loss)) {
-        throw NonFiniteLoss("loss is " + std::to_string(mean_loss) + " at step " +
-                            std::to_string(done));
-      }
-      last_rate = window_images / seconds_since(window_start);
-      last_logged_loss = mean_loss;
-      if (rank0) {
-        tb->add_scalar("train_loss", float(mean_loss), done);
-        tb->add_scalar("lr", float(lr), done);
-        tb->add_scalar("images_per_s", float(last_rate), done);
-        if (!progress.enabled()) {
-          spdlog::info("epoch {} step {}/{} loss {:.4f} lr {:.3g} {:.0f} img/s", batch.epoch + 1,
-                       done, s.total_steps, mean_loss, lr, last_rate);
+      if (s.fault.fires(s.ctx.rank, pos.step)) {
+        if (s.fault.action == "sleep") std::this_thread::sleep_for(std::chrono::duration<double>(std::stod(s.fault.argument)));
+        if (s.fault.action == "kill") ::kill(::getpid(), SIGKILL);
+        if (s.fault.action == "corrupt") {
+          torch::NoGradGuard ng;
+          s.net->named_parameters()[s.fault.argument].add_(1.0);
         }
       }
-      window_loss.zero_();
-      window_steps = 0;
-      window_images = 0;
-      window_start = Clock::now();
-    }
-    if (rank0) progress.update(done, last_logged_loss, last_rate);
+      lr = s.schedule.lr_at(pos.epoch + double(pos.samples_done) / dataset_size);
+      set_lr(*s.optimizer, lr);
+      s.optimizer->zero_grad();
+      data::Batch batch;
+      torch::Tensor loss;
+      for (int64_t micro = 0; micro < c.accumulate; ++micro) {
+        {
+          auto t = timer.time(Phase::Data);
+          batch = s.loader->next();
+        }
+        if (s.reducer) s.reducer->prepare(/*sync=*/micro + 1 == c.accumulate);
+        torch::Tensor micro_loss;
+        {
+          auto t = timer.time(Phase::Forward);
+          micro_loss = torch::nn::functional::cross_entropy(s.net->forward(batch.images),
+                                                            batch.labels, ce_options);
+          if (s.fault.fires(s.ctx.rank, pos.step) && s.fault.action == "nan") {
+            micro_loss = micro_loss * std::nan("");
+          }
+        }
+        {
+          auto t = timer.time(Phase::Backward);
+          (c.accumulate > 1 ? micro_loss / double(c.accumulate) : micro_loss).backward();
+        }
+        loss = micro == 0 ? micro_loss.detach() : loss + micro_loss.detach();
+      }
+      if (c.accumulate > 1) loss = loss / double(c.accumulate);
+      if (s.reducer) {
+        auto t = timer.time(Phase::Communication);
+        s.reducer->finish();  // waits for every bucket, with the deadline
+      }
+      // One small agreement per step: [stop requested, non-finite loss] summed over ranks.
+      const bool want_stop = s.ctx.stop_requested && s.ctx.stop_requested();
+      const bool bad = c.skip_nonfinite && !std::isfinite(loss.item<double>());
+      auto flags = s.agree(torch::tensor({int64_t(want_stop), int64_t(bad)}, torch::kInt64));
+      stop = flags[0].item<int64_t>() > 0;
+      if (flags[1].item<int64_t>() > 0) {
+        ++summary.skipped_steps;
+        if (rank0) spdlog::warn("step {}: non-finite loss on {} rank(s), update skipped ({} so far)",
+                                pos.step + 1, flags[1].item<int64_t>(), summary.skipped_steps);
+      } else {
+        auto t = timer.time(Phase::Optimizer);
+        s.optimizer->step();
+        window_losses.push_back(loss.to(torch::kFloat64));
+        epoch_loss += window_losses.back();
+        ++epoch_steps;
+      }
+      ++pos.step;
+      ++steps_this_run;
+      pos.samples_done += global_batch;
+      if (steps_this_run > warmup) ++summary.steps_timed;
+      window_images += global_batch;
+      epoch_images += global_batch;
 
-    const bool epoch_end = done % steps_per_epoch == 0 || done == s.total_steps;
-    if (epoch_end) {
-      const int64_t epoch = step / steps_per_epoch + 1;
-      const double epoch_seconds = seconds_since(epoch_start);
-      EpochMetrics m;
-      m.epoch = epoch;
-      m.step = done;
-      m.train_loss = global_mean(epoch_loss).item<double>() / std::max<int64_t>(epoch_steps, 1);
-      m.images_per_s = epoch_images / epoch_seconds;
-      m.seconds = seconds_since(run_start);
-      m.lr = lr;
-      const bool evaluate = c.eval_every > 0 && (epoch % c.eval_every == 0 || done == s.total_steps);
-      if (rank0 && s.eval_set && evaluate) {
-        progress.finish();
-        auto t = timer.time(Phase::Evaluation);
-        auto eval = evaluate_sums(*s.net, forward, *s.eval_set, 0, s.eval_set->size(),
-                                  c.eval_batch).result();
-        m.test_loss = eval.loss;
-        m.test_accuracy = eval.accuracy;
-        summary.last_eval = eval;
-        summary.best_accuracy = std::max(summary.best_accuracy, eval.accuracy);
-        tb->add_scalar("test_loss", float(eval.loss), epoch);
-        tb->add_scalar("test_accuracy", float(eval.accuracy), epoch);
-        spdlog::info("epoch {} done: train loss {:.4f}, test loss {:.4f}, test accuracy {:.2f}%, "
-                     "{:.0f} img/s, {:.1f} s",
-                     epoch, m.train_loss, eval.loss, 100 * eval.accuracy, m.images_per_s,
-                     epoch_seconds);
-      } else if (rank0) {
-        m.test_loss = m.test_accuracy = std::nan("");
-        spdlog::info("epoch {} done: train loss {:.4f}, {:.0f} img/s, {:.1f} s", epoch,
-                     m.train_loss, m.images_per_s, epoch_seconds);
+      const bool log_now = pos.step % c.log_every == 0 || pos.step == max_step || k + 1 == steps;
+      if (log_now && !window_losses.empty()) {
+        auto losses = torch::stack(window_losses).cpu();  // one sync per window
+        auto finite = torch::isfinite(losses);
+        if (!finite.all().item<bool>()) {
+          const int64_t first_bad = finite.logical_not().nonzero()[0][0].item<int64_t>();
+          throw NonFiniteLoss("rank " + std::to_string(s.ctx.rank) + ": loss is " +
+                              std::to_string(losses[first_bad].item<double>()) + " at step " +
+                              std::to_string(pos.step - int64_t(window_losses.size()) + first_bad + 1) +
+                              " (use --skip-nonfinite to skip such updates)");
+        }
+        last_loss = s.global_mean(losses.sum()).item<double>() / double(window_losses.size());
+        last_rate = window_images / seconds_since(window_start);
+        if (rank0) {
+          tb->add_scalar("train_loss", float(last_loss), pos.step);
+          tb->add_scalar("lr", float(lr), pos.step);
+          tb->add_scalar("images_per_s", float(last_rate), pos.step);
+          if (!progress.enabled()) {
+            spdlog::info("epoch {} step {}/{} loss {:.4f} lr {:.3g} {:.0f} img/s", pos.epoch + 1,
+                         pos.step, max_step, last_loss, lr, last_rate);
+          }
+        }
+        window_losses.clear();
+        window_images = 0;
+        window_start = Clock::now();
       }
-      if (rank0) {
-        metrics->write(m);
-        tb->flush();
+      if (rank0) progress.update(steps_this_run, last_loss, last_rate);
+      if (c.checkpoint_every_steps > 0 && pos.step % c.checkpoint_every_steps == 0 && k + 1 < steps) {
         auto t = timer.time(Phase::Checkpoint);
-        CheckpointMeta meta{epoch, done, s.ctx.world_size, to_string(c)};
-        save_checkpoint((std::filesystem::path(c.checkpoint_dir) / "last.pt").string(), *s.net,
-                        meta);
+        s.save("last.pt");  // mid-epoch: samples_done records where the epoch stands
       }
-      summary.epochs_completed = epoch;
-      summary.final_train_loss = m.train_loss;
-      epoch_loss.zero_();
-      epoch_steps = 0;
-      epoch_images = 0;
-      epoch_start = Clock::now();
     }
-    summary.steps = done;
+    finish_epoch(/*completed=*/k == steps);
+  }
+  progress.finish();
+  summary.steps = pos.step;
+  summary.stopped_early = stop;
+  if (stop && rank0) {
+    spdlog::warn("stopped on request at step {} (epoch {}); {} holds the state; continue with the "
+                 "same command plus --resume auto", pos.step, pos.epoch + 1, s.path("last.pt"));
   }
   summary.train_seconds = seconds_since(run_start);
   summary.phases = timer;
+  if (s.distributed() && summary.steps_timed > 0) {  // evaluation and checkpoint ones included
+    summary.collectives_per_step =
+        double(s.ctx.comm->collectives_issued() - collectives_at_timing_start) / summary.steps_timed;
+  }
   const double timed = timer.step_seconds();
-  summary.images_per_s = timed > 0 ? summary.steps_timed * double(c.batch_size) *
-                                         s.ctx.world_size * c.accumulate / timed
-                                   : 0.0;
+  summary.images_per_s = timed > 0 ? summary.steps_timed * double(global_batch) / timed : 0.0;
   if (rank0) {
     write_summary((std::filesystem::path(c.log_dir) / "summary.json").string(), c, s.ctx, summary);
     log_summary(c, s.ctx, summary);

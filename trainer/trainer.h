@@ -1,7 +1,11 @@
-// The training loop: one model replica on one device, fed by the sharded loader, evaluated and
-// checkpointed by rank 0 each epoch.
+// The training loop: one model replica on one device, fed by the sharded loader. Every rank runs
+// the same sequence of collectives: gradient buckets and SyncBatchNorm inside each step, one
+// small agreement (stop requested? non-finite loss?) after each step, the loss mean at log
+// points, and the evaluation results at epoch ends. Rank 0 evaluates (or every rank a shard, with
+// --eval distributed), writes logs and checkpoints; checkpoints are resumed exactly.
 #pragma once
 #include <torch/torch.h>
+#include <functional>
 #include <memory>
 #include <string>
 #include "comm/communicator.h"
@@ -18,28 +22,28 @@ struct RunContext {
   int world_size = 1;
   torch::Device device = torch::kCPU;
   comm::Communicator* comm = nullptr;  // required when world_size > 1
+  // True once the process was asked to stop (SIGTERM/SIGUSR1); polled at step boundaries.
+  std::function<bool()> stop_requested;
 };
 
 struct TrainSummary {
-  int64_t steps = 0;
+  int64_t steps = 0;             // optimizer steps completed in total (resumed ones included)
   int64_t epochs_completed = 0;
+  bool stopped_early = false;    // a stop request ended the run at a step boundary
+  int64_t skipped_steps = 0;     // updates skipped for a non-finite loss (--skip-nonfinite)
   double final_train_loss = 0;
   EvalResult last_eval;
   double best_accuracy = 0;
-  double train_seconds = 0;  // wall time of run(), evaluation and checkpoints included
-  int64_t steps_timed = 0;   // steps after the warm-up
-  double images_per_s = 0;   // global, steady state: timed steps over their step time
-  PhaseTimer phases;         // per-phase seconds of the timed steps (+ evaluation, checkpoints)
+  double train_seconds = 0;      // wall time of run(), evaluation and checkpoints included
+  int64_t steps_timed = 0;       // steps after the warm-up
+  double images_per_s = 0;       // global, steady state: timed steps over their step time
+  PhaseTimer phases;             // per-phase seconds of the timed steps (+ evaluation, checkpoints)
+  double collectives_per_step = 0;
 };
-
-// summary.json (rank 0): throughput, the time split, accuracy.
-void write_summary(const std::string& path, const Config& config, const RunContext& ctx,
-                   const TrainSummary& summary);
-// The end-of-run summary in the log.
-void log_summary(const Config& config, const RunContext& ctx, const TrainSummary& summary);
 
 class Trainer {
  public:
+  // Builds the replica; with --resume, restores model, optimizer, RNG and data position.
   Trainer(const Config& config, const RunContext& context, data::Dataset train,
           data::Dataset test);
   ~Trainer();
@@ -50,5 +54,11 @@ class Trainer {
   struct State;
   std::unique_ptr<State> s_;
 };
+
+// summary.json (rank 0): throughput, the time split, accuracy.
+void write_summary(const std::string& path, const Config& config, const RunContext& ctx,
+                   const TrainSummary& summary);
+// The end-of-run summary in the log.
+void log_summary(const Config& config, const RunContext& ctx, const TrainSummary& summary);
 
 }  // namespace dt::trainer

@@ -7,7 +7,7 @@ option-A (zero-padded identity) shortcuts.
     reference_models.py load MODEL FILE      -> loads FILE["model"] strictly, prints a checksum
     reference_models.py save MODEL FILE SEED -> torch.save({"model": state_dict}) of a new model
 """
-import json, sys
+import collections, json, sys
 import torch, torch.nn as nn
 import torch.nn.functional as F
 
@@ -96,7 +96,8 @@ def main():
             if isinstance(m, nn.BatchNorm2d):
                 m.running_mean.uniform_(-1, 1); m.running_var.uniform_(0.5, 2)
                 m.num_batches_tracked.fill_(7)
-        torch.save({"model": model.state_dict()}, sys.argv[3])
+        sd = model.state_dict()
+        torch.save({"model": dict(sd)}, sys.argv[3])
         model.eval()
         torch.manual_seed(0)
         x = torch.randn(4, 3, 32, 32)

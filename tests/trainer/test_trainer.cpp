@@ -6,6 +6,7 @@
 #include "model/resnet.h"
 #include "tests/test_util.h"
 #include "trainer/checkpoint.h"
+#include "trainer/errors.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/tensorboard.h"
 #include "trainer/trainer.h"
@@ -16,28 +17,27 @@ using dt::test_util::TempDir;
 TEST(LrSchedule, Shapes) {
   trainer::LrSchedule s;
   s.base_lr = 0.1;
-  s.steps_per_epoch = 10;
-  s.total_steps = 100;
-  EXPECT_DOUBLE_EQ(s.lr_at(57), 0.1);
+  s.total_epochs = 10;
+  EXPECT_DOUBLE_EQ(s.lr_at(5.7), 0.1);
   s.kind = "step";
   s.step_epochs = 3;
   s.gamma = 0.5;
-  EXPECT_DOUBLE_EQ(s.lr_at(29), 0.1);
-  EXPECT_DOUBLE_EQ(s.lr_at(30), 0.05);
-  EXPECT_DOUBLE_EQ(s.lr_at(65), 0.025);
+  EXPECT_DOUBLE_EQ(s.lr_at(2.9), 0.1);
+  EXPECT_DOUBLE_EQ(s.lr_at(3.0), 0.05);
+  EXPECT_DOUBLE_EQ(s.lr_at(6.5), 0.025);
   s.kind = "cosine";
   s.warmup_epochs = 1;
-  EXPECT_NEAR(s.lr_at(0), 0.01, 1e-12);
-  EXPECT_NEAR(s.lr_at(9), 0.1, 1e-12);
-  EXPECT_NEAR(s.lr_at(55), 0.05, 1e-12);
-  EXPECT_NEAR(s.lr_at(100), 0.0, 1e-12);
+  EXPECT_NEAR(s.lr_at(0.1), 0.01, 1e-12);
+  EXPECT_NEAR(s.lr_at(1.0), 0.1, 1e-12);
+  EXPECT_NEAR(s.lr_at(5.5), 0.05, 1e-12);
+  EXPECT_NEAR(s.lr_at(10), 0.0, 1e-12);
   s.kind = "onecycle";
   s.warmup_epochs = 3;
   EXPECT_NEAR(s.lr_at(0), 0.1 / 25, 1e-12);
-  EXPECT_NEAR(s.lr_at(30), 0.1, 1e-12);
-  EXPECT_LT(s.lr_at(99), 0.001);
-  for (int64_t i = 1; i < 30; ++i) EXPECT_GT(s.lr_at(i), s.lr_at(i - 1));
-  for (int64_t i = 31; i < 100; ++i) EXPECT_LT(s.lr_at(i), s.lr_at(i - 1));
+  EXPECT_NEAR(s.lr_at(3), 0.1, 1e-12);
+  EXPECT_LT(s.lr_at(9.9), 0.001);
+  for (int i = 1; i < 30; ++i) EXPECT_GT(s.lr_at(i / 10.0), s.lr_at((i - 1) / 10.0));
+  for (int i = 31; i < 100; ++i) EXPECT_LT(s.lr_at(i / 10.0), s.lr_at((i - 1) / 10.0));
 }
 
 TEST(TensorBoard, Crc32cKnownValue) {
@@ -81,7 +81,9 @@ TEST(Checkpoint, PyTorchLoadsTheModelStateDict) {
       if (b.is_floating_point()) b.uniform_(0.5, 1.5);
     }
   }
-  trainer::save_checkpoint(dir / "last.pt", *net, {1, 10, 1, "cfg"});
+  trainer::TrainingState st;
+  st.model_name = "resnet20";
+  trainer::save_checkpoint(dir / "last.pt", *net, nullptr, "adam", st);
   auto r = test_util::run_command(test_util::python() + " " + test_util::source_dir() +
                                 "/tests/python/reference_models.py load resnet20 " + (dir / "last.pt"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -94,6 +96,102 @@ TEST(Checkpoint, PyTorchLoadsTheModelStateDict) {
   ASSERT_NE(pos, std::string::npos) << r.output;
   const double first = std::stod(r.output.substr(pos + 12));
   EXPECT_NEAR(first, logits[0][0].item<double>(), 1e-4);
+}
+
+TEST(Checkpoint, CppLoadsWhatPyTorchSaved) {
+  DT_REQUIRE_PYTHON();
+  test_util::TempDir dir;
+  auto r = test_util::run_command(test_util::python() + " " + test_util::source_dir() +
+                                  "/tests/python/reference_models.py save resnet14 " +
+                                  (dir / "py.pt") + " 5");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto net = model::make_resnet("resnet14");
+  auto loaded = trainer::load_checkpoint(dir / "py.pt", *net, nullptr, "adam");
+  EXPECT_FALSE(loaded.full) << "a Python state dict carries weights only";
+  net->eval();
+  torch::manual_seed(0);
+  auto logits = net->forward(torch::randn({4, 3, 32, 32}));
+  auto pos = r.output.find("\"logits\": [[");
+  ASSERT_NE(pos, std::string::npos) << r.output;
+  EXPECT_NEAR(std::stod(r.output.substr(pos + 12)), logits[0][0].item<double>(), 1e-4);
+  EXPECT_EQ(net->named_buffers()["bn.num_batches_tracked"].item<int64_t>(), 7);
+}
+
+TEST(Checkpoint, RoundTripRestoresModelOptimizerAndPosition) {
+  test_util::TempDir dir;
+  torch::manual_seed(2);
+  auto a = model::make_resnet("resnet14");
+  torch::optim::Adam opt(a->parameters(), torch::optim::AdamOptions(1e-3));
+  torch::nn::functional::cross_entropy(a->forward(torch::randn({4, 3, 32, 32})),
+                                       torch::randint(0, 10, {4})).backward();
+  opt.step();
+  trainer::TrainingState st;
+  st.epoch = 3;
+  st.samples_done = 120;
+  st.step = 77;
+  st.best_accuracy = 0.5;
+  st.model_name = "resnet14";
+  trainer::save_checkpoint(dir / "c.pt", *a, &opt, "adam", st);
+
+  torch::manual_seed(9);
+  auto b = model::make_resnet("resnet14");
+  torch::optim::Adam opt_b(b->parameters(), torch::optim::AdamOptions(1e-3));
+  auto loaded = trainer::load_checkpoint(dir / "c.pt", *b, &opt_b, "adam");
+  ASSERT_TRUE(loaded.full);
+  EXPECT_EQ(loaded.state.epoch, 3);
+  EXPECT_EQ(loaded.state.samples_done, 120);
+  EXPECT_EQ(loaded.state.step, 77);
+  auto pb = b->parameters();
+  auto pa = a->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_TRUE(torch::equal(pa[i], pb[i]));
+    const auto& sa = static_cast<torch::optim::AdamParamState&>(*opt.state()[pa[i].unsafeGetTensorImpl()]);
+    const auto& sb = static_cast<torch::optim::AdamParamState&>(*opt_b.state()[pb[i].unsafeGetTensorImpl()]);
+    EXPECT_EQ(sa.step(), sb.step());
+    EXPECT_TRUE(torch::equal(sa.exp_avg(), sb.exp_avg()));
+    EXPECT_TRUE(torch::equal(sa.exp_avg_sq(), sb.exp_avg_sq()));
+  }
+}
+
+TEST(Checkpoint, BadCheckpointsAreRejectedClearly) {
+  test_util::TempDir dir;
+  auto net = model::make_resnet("resnet14");
+  trainer::TrainingState st;
+  st.model_name = "resnet14";
+  trainer::save_checkpoint(dir / "good.pt", *net, nullptr, "adam", st);
+  std::ifstream in(dir / "good.pt", std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
+  auto write = [&](const std::string& name, const std::vector<char>& b) {
+    std::ofstream(dir / name, std::ios::binary).write(b.data(), std::streamsize(b.size()));
+  };
+  write("truncated.pt", std::vector<char>(bytes.begin(), bytes.begin() + bytes.size() / 2));
+  // Flip bytes in the middle of the file (tensor data) and near the end (zip directory).
+  auto flipped = bytes;
+  for (size_t i = bytes.size() / 2; i < bytes.size() / 2 + 16; ++i) flipped[i] ^= 0x5a;
+  write("flipped.pt", flipped);
+  auto flipped_end = bytes;
+  flipped_end[bytes.size() - 30] ^= 0xff;
+  write("flipped_end.pt", flipped_end);
+  write("text.pt", std::vector<char>{'h', 'e', 'l', 'l', 'o'});
+  auto other = model::make_resnet("resnet20");
+  trainer::save_checkpoint(dir / "other.pt", *other, nullptr, "adam", st);
+
+  for (const char* name : {"truncated.pt", "flipped.pt", "flipped_end.pt", "text.pt", "other.pt",
+                           "missing.pt"}) {
+    auto target = model::make_resnet("resnet14");
+    auto before = trainer::state_dict(*target);
+    try {
+      trainer::load_checkpoint(dir / name, *target, nullptr, "adam");
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const trainer::CheckpointError& e) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << "one line: " << e.what();
+    }
+    // A rejected checkpoint leaves the model untouched.
+    for (const auto& kv : trainer::state_dict(*target)) {
+      EXPECT_TRUE(torch::equal(kv.value(), before.at(kv.key()))) << name << " " << kv.key();
+    }
+  }
 }
 
 TEST(Checkpoint, AtomicWriteReplacesWholeFile) {

@@ -1,0 +1,160 @@
+// Whole runs of the dist_train binary on CPU (single process and under mpirun): exact resume,
+// preemption by SIGTERM, a killed rank, a stalled rank, a configuration mismatch, NaN losses,
+// and a checkpoint writer killed mid-write.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <chrono>
+#include <fstream>
+#include "model/resnet.h"
+#include "tests/test_util.h"
+#include "trainer/checkpoint.h"
+
+using namespace dt;
+using test_util::TempDir;
+
+namespace {
+
+const std::string kCommon =
+    " --synthetic 600 --batch-size 20 --epochs 3 --threads 1 --device cpu --log-every 5"
+    " --eval-every 0 --augment standard --seed 11";
+
+std::string binary() { return test_util::dist_train_binary(); }
+std::string mpirun(int np) {
+  return test_util::mpirun() + " --allow-run-as-root --oversubscribe --bind-to none -np " +
+         std::to_string(np) + " -x DT_FAULT_INJECT ";
+}
+std::string dirs(const TempDir& d, const std::string& name) {
+  return " --log-dir " + (d / name) + " --checkpoint-dir " + (d / name);
+}
+
+// Every tensor of the two checkpoints' models is bit-identical.
+void expect_same_model(const std::string& a, const std::string& b) {
+  auto ma = model::make_resnet("resnet14"), mb = model::make_resnet("resnet14");
+  trainer::load_checkpoint(a, *ma, nullptr, "adam");
+  trainer::load_checkpoint(b, *mb, nullptr, "adam");
+  auto sa = trainer::state_dict(*ma), sb = trainer::state_dict(*mb);
+  for (const auto& kv : sa) EXPECT_TRUE(torch::equal(kv.value(), sb.at(kv.key()))) << kv.key();
+}
+
+double seconds_of(const std::function<void()>& f) {
+  auto t = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+TEST(Runs, InterruptedAndResumedEqualsUninterrupted) {
+  TempDir d;
+  auto full = test_util::run_command(binary() + kCommon + " --max-steps 50" + dirs(d, "a"));
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  // Stop mid-epoch 2 (30 steps per epoch), then resume from last.pt.
+  auto first = test_util::run_command(binary() + kCommon + " --max-steps 37" + dirs(d, "b"));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  auto second = test_util::run_command(binary() + kCommon + " --max-steps 50 --resume auto" + dirs(d, "b"));
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("resumed from"), std::string::npos) << second.output;
+  expect_same_model(d / "a/last.pt", d / "b/last.pt");
+}
+
+TEST(Runs, SigtermWritesLastAndResumeContinuesExactly) {
+  TempDir d;
+  const std::string args = " --max-steps 150 --epochs 5";
+  auto full = test_util::run_command(binary() + kCommon + args + dirs(d, "a"));
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  // SIGTERM once the run has logged step 20, wherever it then is.
+  auto cmd = binary() + kCommon + args + dirs(d, "b");
+  auto r = test_util::run_command(
+      "(" + cmd + ") > " + (d / "log") + " 2>&1 & pid=$!; "
+      "until grep -q 'step 20/' " + (d / "log") + "; do sleep 0.05; done; "
+      "kill -TERM $pid; wait $pid; rc=$?; cat " + (d / "log") + "; exit $rc");
+  ASSERT_EQ(r.exit_code, 0) << "a preempted run exits cleanly\n" << r.output;
+  ASSERT_NE(r.output.find("stopped on request"), std::string::npos) << r.output;
+  ASSERT_NE(r.output.find("--resume auto"), std::string::npos) << r.output;
+  ASSERT_TRUE(std::filesystem::exists(d / "b/last.pt"));
+  auto resumed = test_util::run_command(cmd + " --resume auto");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  expect_same_model(d / "a/last.pt", d / "b/last.pt");
+}
+
+TEST(Runs, KilledRankEndsTheJobAndResumeFinishesIdentically) {
+  TempDir d;
+  const std::string run = mpirun(2) + binary() + kCommon + " --max-steps 30 --checkpoint-every-steps 5";
+  auto full = test_util::run_command("DT_FAULT_INJECT= " + run + dirs(d, "a"));
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  test_util::CommandResult killed;
+  const double took = seconds_of([&] {
+    killed = test_util::run_command("DT_FAULT_INJECT=rank=1,step=12,action=kill " + run + dirs(d, "b"));
+  });
+  EXPECT_NE(killed.exit_code, 0) << killed.output;
+  EXPECT_LT(took, 30.0) << "mpirun must end the job within 30 s of a rank's death";
+  auto resumed = test_util::run_command("DT_FAULT_INJECT= " + run + " --resume auto" + dirs(d, "b"));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from"), std::string::npos) << resumed.output;
+  expect_same_model(d / "a/last.pt", d / "b/last.pt");
+}
+
+TEST(Runs, StalledRankTripsTheCommTimeout) {
+  TempDir d;
+  test_util::CommandResult r;
+  const double took = seconds_of([&] {
+    r = test_util::run_command("DT_FAULT_INJECT=rank=1,step=3,action=sleep:60 " + mpirun(2) +
+                               binary() + kCommon + " --max-steps 20 --comm-timeout 3" + dirs(d, "a"));
+  });
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_LT(took, 3 + 10 + 5.0) << "start-up (~5 s) + timeout + 10 s";
+  EXPECT_NE(r.output.find("did not complete within 3"), std::string::npos) << r.output;
+}
+
+TEST(Runs, DifferentLrOnOneRankIsRefusedNamingIt) {
+  TempDir d;
+  auto r = test_util::run_command(
+      test_util::mpirun() + " --allow-run-as-root --oversubscribe -np 1 " + binary() + kCommon +
+      " --lr 0.001" + dirs(d, "a") + " : -np 1 " + binary() + kCommon + " --lr 0.002" + dirs(d, "a"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("configuration hash"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("rank 1 has"), std::string::npos) << r.output;
+}
+
+TEST(Runs, NonFiniteLossStopsOrIsSkipped) {
+  TempDir d;
+  auto stop = test_util::run_command("DT_FAULT_INJECT=rank=0,step=7,action=nan " + binary() +
+                                     kCommon + " --max-steps 20" + dirs(d, "a"));
+  EXPECT_NE(stop.exit_code, 0) << stop.output;
+  EXPECT_NE(stop.output.find("at step 8"), std::string::npos) << stop.output;
+  auto skip = test_util::run_command("DT_FAULT_INJECT=rank=0,step=7,action=nan " + binary() +
+                                     kCommon + " --max-steps 20 --skip-nonfinite" + dirs(d, "b"));
+  EXPECT_EQ(skip.exit_code, 0) << skip.output;
+  EXPECT_NE(skip.output.find("update skipped (1 so far)"), std::string::npos) << skip.output;
+}
+
+TEST(Runs, BadCheckpointGivesExitCode2) {
+  TempDir d;
+  std::ofstream(d / "bad.pt") << "not a checkpoint";
+  auto r = test_util::run_command(binary() + kCommon + " --resume " + (d / "bad.pt") + dirs(d, "a"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("dist_train: error: "), std::string::npos) << r.output;
+  auto missing = test_util::run_command(binary() + kCommon + " --resume " + (d / "none.pt") + dirs(d, "a"));
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+}
+
+TEST(Runs, WriterKilledMidCheckpointLeavesThePreviousOneLoadable) {
+  TempDir d;
+  auto net = model::make_resnet("resnet110");  // ~7 MB: the write takes a while
+  trainer::TrainingState st;
+  st.model_name = "resnet110";
+  trainer::save_checkpoint(d / "last.pt", *net, nullptr, "adam", st);
+  for (int delay_ms : {1, 5, 20, 60}) {
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      for (;;) trainer::save_checkpoint(d / "last.pt", *net, nullptr, "adam", st);
+    }
+    usleep(useconds_t(delay_ms) * 1000);
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+    auto probe = model::make_resnet("resnet110");
+    EXPECT_NO_THROW(trainer::load_checkpoint(d / "last.pt", *probe, nullptr, "adam")) << delay_ms;
+  }
+}
