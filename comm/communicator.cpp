@@ -52,11 +52,25 @@ std::shared_ptr<Work> Communicator::all_gather_async(const torch::Tensor& output
   return backend_for(input).all_gather(output, input);
 }
 
+void Communicator::all_reduce(const torch::Tensor& tensor, ReduceOp op) {
+  const auto start = Clock::now();
+  all_reduce_async(tensor, op)->wait();
+  if (observer_) observer_(0, start, Clock::now());
+}
+
+void Communicator::broadcast(const torch::Tensor& tensor, int root) {
+  const auto start = Clock::now();
+  broadcast_async(tensor, root)->wait();
+  if (observer_) observer_(1, start, Clock::now());
+}
+
 torch::Tensor Communicator::all_gather(const torch::Tensor& input) {
+  const auto start = Clock::now();
   auto sizes = input.sizes().vec();
   sizes.insert(sizes.begin(), world_.size);
   auto output = torch::empty(sizes, input.options());
   all_gather_async(output, input.contiguous())->wait();
+  if (observer_) observer_(2, start, Clock::now());
   return output;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 #include <torch/torch.h>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include "comm/backend.h"
@@ -30,14 +31,17 @@ class Communicator {
   std::shared_ptr<Work> broadcast_async(const torch::Tensor& tensor, int root = 0);
   std::shared_ptr<Work> all_gather_async(const torch::Tensor& output, const torch::Tensor& input);
 
-  void all_reduce(const torch::Tensor& tensor, ReduceOp op = ReduceOp::Sum) {
-    all_reduce_async(tensor, op)->wait();
-  }
-  void broadcast(const torch::Tensor& tensor, int root = 0) { broadcast_async(tensor, root)->wait(); }
+  void all_reduce(const torch::Tensor& tensor, ReduceOp op = ReduceOp::Sum);
+  void broadcast(const torch::Tensor& tensor, int root = 0);
   // Returns [world_size, *input.sizes()].
   torch::Tensor all_gather(const torch::Tensor& input);
   // Every rank has arrived (a small all-reduce, so it obeys the deadline too).
   void barrier();
+
+  // Called after each blocking collective with (op: 0 all_reduce, 1 broadcast, 2 all_gather,
+  // start, end); for the trace.
+  using Observer = std::function<void(int, Clock::time_point, Clock::time_point)>;
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
 
   // Collectives issued so far (for benchmarks and tests of the per-step count).
   int64_t collectives_issued() const { return issued_; }
@@ -51,6 +55,7 @@ class Communicator {
   std::chrono::milliseconds timeout_;
   std::unique_ptr<Backend> mpi_, nccl_;
   int64_t issued_ = 0;
+  Observer observer_;
 };
 
 // Throws RankMismatch unless every rank passes the same `value`. The message names `what`, the

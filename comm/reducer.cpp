@@ -57,7 +57,7 @@ Reducer::Reducer(std::vector<torch::Tensor> parameters, Communicator& comm,
     : params_(std::move(parameters)), comm_(comm), options_(options) {
   bucket_of_.assign(params_.size(), 0);
   // Reverse parameter order approximates the order in which backward produces gradients.
-  double cap_mb = options.first_bucket_mb;
+  double cap_mb = std::min(options.first_bucket_mb, options.bucket_mb);
   Bucket current;
   int64_t current_bytes = 0;
   auto close = [&] {

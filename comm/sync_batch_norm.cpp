@@ -53,11 +53,17 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
           .add_((m2 / (total - 1)).to(running_var.scalar_type()), momentum);
     }
 
-    auto xhat = (xs - per_channel(mean, channels)) * per_channel(invstd, channels);
-    auto y = xhat * per_channel(weight.to(sd), channels) + per_channel(bias.to(sd), channels);
+    // Normalise with the global statistics in one fused pass: BatchNorm's inference kernel
+    // with (mean, biased var) in place of the running statistics.
+    // (A rank with no samples still took part in the collective; it has nothing to normalise,
+    // and ATen's CPU kernels divide by the batch size.)
+    auto y = count == 0 ? torch::empty_like(x)
+                        : torch::batch_norm(x, weight, bias, mean.to(weight.scalar_type()),
+                                            var.to(weight.scalar_type()), /*training=*/false, 0.0,
+                                            eps, /*cudnn_enabled=*/true);
     ctx->save_for_backward({x, weight, mean, invstd, total});
     ctx->saved_data["comm"] = reinterpret_cast<int64_t>(comm);
-    return y.to(x.scalar_type());
+    return y;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
@@ -70,23 +76,36 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     auto* comm = reinterpret_cast<Communicator*>(ctx->saved_data["comm"].toInt());
     const int64_t channels = x.size(1);
     const auto sd = mean.scalar_type();
-    auto dy = grad_outputs[0].to(sd);
-    auto xmu = x.to(sd) - per_channel(mean, channels);
+    auto dy = grad_outputs[0].contiguous(x.suggest_memory_format());
+    auto w = weight.to(sd);
 
-    auto local_sum_dy = dy.sum({0, 2, 3});
-    auto local_sum_dy_xmu = (dy * xmu).sum({0, 2, 3});
-    auto sums = torch::cat({local_sum_dy, local_sum_dy_xmu});  // one collective for both
+    // Per-channel sum(dy) and sum(dy * xhat) in one fused pass: BatchNorm's own backward kernel,
+    // given the global mean and invstd, computes exactly these as grad_bias and grad_weight.
+    torch::Tensor local_dw, local_db;
+    if (x.numel() == 0) {
+      local_dw = torch::zeros({channels}, mean.options());
+      local_db = torch::zeros({channels}, mean.options());
+    } else {
+      std::tie(std::ignore, local_dw, local_db) = torch::native_batch_norm_backward(
+          dy, x, weight, {}, {}, mean, invstd, /*train=*/true, /*eps (unused)=*/0.0,
+          {false, true, true});
+    }
+    auto sums = torch::cat({local_db.to(sd), local_dw.to(sd)});  // one collective for both
     comm->all_reduce(sums);
     auto mean_dy = sums.narrow(0, 0, channels) / total;
-    auto mean_dy_xmu = sums.narrow(0, channels, channels) / total;
+    auto mean_dy_xhat = sums.narrow(0, channels, channels) / total;
 
-    auto w = weight.to(sd);
-    auto dx = (dy - per_channel(mean_dy, channels) -
-               xmu * per_channel(invstd.square() * mean_dy_xmu, channels)) *
-              per_channel(invstd * w, channels);
+    // dx = w*invstd * (dy - mean(dy) - xhat * mean(dy*xhat)), written as a per-channel affine
+    // map of dy and x: dx = a*dy + b*x + c, two fused passes.
+    auto a = w * invstd;
+    auto b = -a * invstd * mean_dy_xhat;
+    auto c = -a * mean_dy - b * mean;
+    auto dx = torch::addcmul(torch::addcmul(per_channel(c, channels).to(x.scalar_type()), x,
+                                            per_channel(b, channels).to(x.scalar_type())),
+                             dy, per_channel(a, channels).to(x.scalar_type()));
     // This rank's share of the parameter gradients; the Reducer sums the shares.
-    auto grad_weight = (local_sum_dy_xmu * invstd).to(weight.scalar_type());
-    auto grad_bias = local_sum_dy.to(weight.scalar_type());
+    auto grad_weight = local_dw.to(weight.scalar_type());
+    auto grad_bias = local_db.to(weight.scalar_type());
     return {dx.to(x.scalar_type()), grad_weight, grad_bias, Tensor(), Tensor(), Tensor(),
             Tensor(), Tensor()};
   }

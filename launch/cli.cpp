@@ -171,6 +171,13 @@ CliResult parse_cli(int argc, const char* const* argv) {
   f.value("Outputs", "keep", &Config::keep, "how many epoch_N.pt to keep (0: all)");
   f.value("Outputs", "checkpoint-every-steps", &Config::checkpoint_every_steps,
           "also write last.pt every N steps, mid-epoch (0: only at epoch ends)");
+  f.value("Outputs", "trace", &Config::trace,
+          "write a Chrome trace (chrome://tracing, Perfetto) of every rank's steps to FILE");
+  f.value("Distribution", "verify-every", &Config::verify_every,
+          "compare checksums of every replica's parameters, buffers and optimizer state across "
+          "ranks every N steps and at every checkpoint (0: off)");
+  f.enable("Execution", "deterministic", &Config::deterministic,
+           "deterministic algorithms (cuDNN included): same seed and world size, same bits");
   f.enable("Execution", "skip-nonfinite", &Config::skip_nonfinite,
            "skip (and count) updates whose loss is NaN/Inf instead of stopping the run");
   options.add_options("Help")("h,help", "print this help and exit");

@@ -16,6 +16,7 @@
 #include "launch/device.h"
 #include "launch/signals.h"
 #include "trainer/errors.h"
+#include "trainer/replica_check.h"
 #include "trainer/trainer.h"
 
 namespace {
@@ -34,6 +35,13 @@ int run(dt::comm::World& world, int argc, char** argv) {
   const std::string source = launch::resolve_data_source(cli, kSyntheticDefault);
   auto& config = cli.config;
   if (config.threads > 0) torch::set_num_threads(int(config.threads));
+  if (config.deterministic) {
+    // Deterministic kernels and no autotuning; the gradient reduction order is already fixed
+    // (buckets launched in index order) and every random draw is seeded.
+    at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/false);
+    at::globalContext().setDeterministicCuDNN(true);
+    at::globalContext().setBenchmarkCuDNN(false);
+  }
 
   trainer::RunContext ctx;
   ctx.rank = world.rank;
@@ -91,6 +99,10 @@ int main(int argc, char** argv) {
   } catch (const dt::data::DataError& e) {
     std::fprintf(stderr, "dist_train: error: %s\n", e.what());
     dt::comm::abort_world(world, 2);
+  } catch (const dt::trainer::ReplicaDivergence& e) {
+    std::fprintf(stderr, "dist_train: error: rank %d: %s\n", world.rank, e.what());
+    if (g_comm) g_comm->abort();
+    dt::comm::abort_world(world, 3);
   } catch (const dt::trainer::NonFiniteLoss& e) {
     std::fprintf(stderr, "dist_train: error: %s\n", e.what());
     if (g_comm) g_comm->abort();

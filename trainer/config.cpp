@@ -56,6 +56,7 @@ void validate(const Config& c) {
           "--eval must be rank0 or distributed, got '" + c.eval_mode + "'");
   require(c.checkpoint_every >= 0, "--checkpoint-every must be >= 0");
   require(c.keep >= 0, "--keep must be >= 0");
+  require(c.verify_every >= 0, "--verify-every must be >= 0");
   require(c.checkpoint_every_steps >= 0, "--checkpoint-every-steps must be >= 0");
 }
 
@@ -102,7 +103,10 @@ std::string to_string(const Config& c) {
     << "checkpoint_every = " << c.checkpoint_every << "\n"
     << "keep = " << c.keep << "\n"
     << "checkpoint_every_steps = " << c.checkpoint_every_steps << "\n"
-    << "skip_nonfinite = " << c.skip_nonfinite << "\n";
+    << "skip_nonfinite = " << c.skip_nonfinite << "\n"
+    << "trace = " << c.trace << "\n"
+    << "verify_every = " << c.verify_every << "\n"
+    << "deterministic = " << c.deterministic << "\n";
   return o.str();
 }
 

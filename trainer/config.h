@@ -56,7 +56,10 @@ struct Config {
   int64_t checkpoint_every = 0;         // also keep epoch_N.pt every N epochs (0: no)
   int64_t keep = 0;                     // epoch_N.pt files kept (0: all)
   int64_t checkpoint_every_steps = 0;   // also write last.pt every N steps (0: no)
-  bool skip_nonfinite = false;          // skip updates whose loss is NaN/Inf instead of stopping
+  bool skip_nonfinite = false;
+  std::string trace;                    // Chrome trace JSON path ("" : none)
+  int64_t verify_every = 500;           // replica-consistency check every N steps (0: off)
+  bool deterministic = false;           // deterministic kernels (cuDNN), fixed reduction order          // skip updates whose loss is NaN/Inf instead of stopping
 };
 
 // Throws ConfigError (one line) for any out-of-range or inconsistent value.

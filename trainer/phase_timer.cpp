@@ -11,6 +11,7 @@ const char* phase_name(Phase p) {
     case Phase::Optimizer: return "optimizer";
     case Phase::Evaluation: return "evaluation";
     case Phase::Checkpoint: return "checkpoint";
+    case Phase::Verify: return "replica_check";
     case Phase::Count: break;
   }
   return "?";

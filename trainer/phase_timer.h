@@ -4,10 +4,13 @@
 #include <array>
 #include <chrono>
 #include <string>
+#include "trainer/trace.h"
 
 namespace dt::trainer {
 
-enum class Phase { Data, Forward, Backward, Communication, Optimizer, Evaluation, Checkpoint, Count };
+enum class Phase {
+  Data, Forward, Backward, Communication, Optimizer, Evaluation, Checkpoint, Verify, Count
+};
 
 const char* phase_name(Phase p);
 
@@ -17,8 +20,9 @@ class PhaseTimer {
    public:
     Scope(PhaseTimer& t, Phase p) : t_(t), p_(p), start_(std::chrono::steady_clock::now()) {}
     ~Scope() {
-      t_.seconds_[size_t(p_)] +=
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      const auto end = std::chrono::steady_clock::now();
+      t_.seconds_[size_t(p_)] += std::chrono::duration<double>(end - start_).count();
+      if (t_.trace_) t_.trace_->add(TraceKind(p_), 0, t_.step_ ? *t_.step_ : 0, start_, end);
     }
 
    private:
@@ -31,9 +35,16 @@ class PhaseTimer {
   // Data + forward + backward + exposed communication + optimizer.
   double step_seconds() const;
   void reset() { seconds_.fill(0); }
+  // Also records every timed phase in `trace`, labelled with *step.
+  void attach(Trace* trace, const int64_t* step) {
+    trace_ = trace;
+    step_ = step;
+  }
 
  private:
   std::array<double, size_t(Phase::Count)> seconds_{};
+  Trace* trace_ = nullptr;
+  const int64_t* step_ = nullptr;
 };
 
 }  // namespace dt::trainer

@@ -35,10 +35,10 @@ void log_summary(const Config& c, const RunContext& ctx, const TrainSummary& s) 
                s.images_per_s / ctx.world_size, s.steps_timed ? 1000 * step_s / s.steps_timed : 0.0);
   spdlog::info("summary: step time split: data {:.1f}%, forward {:.1f}%, backward {:.1f}%, "
                "exposed communication {:.1f}%, optimizer {:.1f}%; evaluation {:.1f} s, "
-               "checkpoints {:.1f} s",
+               "checkpoints {:.1f} s, replica checks {:.3f} s",
                pct(Phase::Data), pct(Phase::Forward), pct(Phase::Backward),
                pct(Phase::Communication), pct(Phase::Optimizer), s.phases.seconds(Phase::Evaluation),
-               s.phases.seconds(Phase::Checkpoint));
+               s.phases.seconds(Phase::Checkpoint), s.phases.seconds(Phase::Verify));
   spdlog::info("summary: best test accuracy {:.2f}%, final {:.2f}%; checkpoint {}/last.pt",
                100 * s.best_accuracy, 100 * s.last_eval.accuracy, c.checkpoint_dir);
 }

@@ -16,6 +16,7 @@
 #include "trainer/metrics.h"
 #include "trainer/optimizer.h"
 #include "trainer/progress.h"
+#include "trainer/replica_check.h"
 #include "trainer/tensorboard.h"
 
 namespace dt::trainer {
@@ -65,6 +66,15 @@ struct Trainer::State {
   // Sum over ranks of a small CPU int64 tensor (flags); identity at world one.
   torch::Tensor agree(torch::Tensor flags);
   torch::Tensor global_mean(const torch::Tensor& value);
+  ReplicaCheck replica_check;
+  int64_t verifications = 0;
+  void verify_replicas(PhaseTimer& timer) {
+    if (!distributed() || config.verify_every == 0) return;
+    auto t = timer.time(Phase::Verify);
+    replica_check.verify(watched_tensors(*net, *optimizer), *ctx.comm, position.step,
+                         config.checkpoint_dir);
+    ++verifications;
+  }
 };
 
 Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset train,
@@ -278,7 +288,17 @@ TrainSummary Trainer::run() {
 
   TrainSummary summary;
   summary.best_accuracy = s.position.best_accuracy;
+  Trace trace(!c.trace.empty());
   PhaseTimer timer;
+  int64_t trace_step = 0;
+  if (trace.enabled()) {
+    timer.attach(&trace, &trace_step);
+    if (s.distributed()) {
+      s.ctx.comm->set_observer([&](int op, comm::Clock::time_point a, comm::Clock::time_point b) {
+        trace.add(TraceKind::Collective, op, trace_step, a, b);
+      });
+    }
+  }
   ProgressBar progress(rank0 ? max_step - s.position.step : 0);
   s.net->train();
   const auto run_start = Clock::now();
@@ -318,6 +338,7 @@ TrainSummary Trainer::run() {
       pos.epoch += 1;
       pos.samples_done = 0;
     }
+    s.verify_replicas(timer);  // at every checkpoint
     if (rank0) {
       if (std::isfinite(m.test_accuracy)) {
         tb->add_scalar("test_loss", float(m.test_loss), epoch);
@@ -368,6 +389,7 @@ TrainSummary Trainer::run() {
           s.net->named_parameters()[s.fault.argument].add_(1.0);
         }
       }
+      trace_step = pos.step + 1;
       lr = s.schedule.lr_at(pos.epoch + double(pos.samples_done) / dataset_size);
       set_lr(*s.optimizer, lr);
       s.optimizer->zero_grad();
@@ -398,6 +420,12 @@ TrainSummary Trainer::run() {
       if (s.reducer) {
         auto t = timer.time(Phase::Communication);
         s.reducer->finish();  // waits for every bucket, with the deadline
+      }
+      if (s.reducer && trace.enabled()) {
+        const auto& buckets = s.reducer->timings();
+        for (size_t i = 0; i < buckets.size(); ++i) {
+          trace.add(TraceKind::Bucket, int64_t(i), trace_step, buckets[i].launched, buckets[i].completed);
+        }
       }
       // One small agreement per step: [stop requested, non-finite loss] summed over ranks.
       const bool want_stop = s.ctx.stop_requested && s.ctx.stop_requested();
@@ -449,7 +477,12 @@ TrainSummary Trainer::run() {
         window_start = Clock::now();
       }
       if (rank0) progress.update(steps_this_run, last_loss, last_rate);
-      if (c.checkpoint_every_steps > 0 && pos.step % c.checkpoint_every_steps == 0 && k + 1 < steps) {
+      const bool mid_checkpoint =
+          c.checkpoint_every_steps > 0 && pos.step % c.checkpoint_every_steps == 0 && k + 1 < steps;
+      if ((c.verify_every > 0 && pos.step % c.verify_every == 0) || mid_checkpoint) {
+        s.verify_replicas(timer);
+      }
+      if (mid_checkpoint) {
         auto t = timer.time(Phase::Checkpoint);
         s.save("last.pt");  // mid-epoch: samples_done records where the epoch stands
       }
@@ -457,6 +490,12 @@ TrainSummary Trainer::run() {
     finish_epoch(/*completed=*/k == steps);
   }
   progress.finish();
+  if (s.distributed()) s.ctx.comm->set_observer(nullptr);
+  trace.write(c.trace, s.ctx.comm, s.ctx.rank, s.ctx.world_size);
+  if (rank0 && trace.enabled()) spdlog::info("trace of {} ranks written to {}", s.ctx.world_size, c.trace);
+  if (rank0 && s.verifications > 0) {
+    spdlog::info("replica consistency verified {} times, no divergence", s.verifications);
+  }
   summary.steps = pos.step;
   summary.stopped_early = stop;
   if (stop && rank0) {

@@ -158,3 +158,78 @@ TEST(Runs, WriterKilledMidCheckpointLeavesThePreviousOneLoadable) {
     EXPECT_NO_THROW(trainer::load_checkpoint(d / "last.pt", *probe, nullptr, "adam")) << delay_ms;
   }
 }
+
+TEST(Runs, TraceHasEveryRankAndBucketsStartBeforeBackwardEnds) {
+  DT_REQUIRE_PYTHON();
+  TempDir d;
+  auto r = test_util::run_command("DT_FAULT_INJECT= " + mpirun(2) + binary() + kCommon +
+                                  " --max-steps 8 --bucket-mb 0.05 --trace " + (d / "trace.json") +
+                                  dirs(d, "a"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ofstream(d / "check.py") <<
+      "import json, sys\n"
+      "ev = [e for e in json.load(open(sys.argv[1]))['traceEvents'] if e['ph'] == 'X']\n"
+      "ranks = sorted({e['pid'] for e in ev})\n"
+      "assert ranks == [0, 1], ranks\n"
+      "names = {e['name'] for e in ev}\n"
+      "for n in ['data', 'forward', 'backward', 'optimizer', 'all_gather', 'all_reduce']:\n"
+      "    assert n in names, (n, names)\n"
+      "checked = late = 0\n"
+      "for r in ranks:\n"
+      "    for b in [e for e in ev if e['pid'] == r and e['name'] == 'backward']:\n"
+      "        end = b['ts'] + b['dur']\n"
+      "        bk = sorted((e for e in ev if e['pid'] == r and e['cat'] == 'buckets'\n"
+      "                     and e['args']['step'] == b['args']['step']), key=lambda e: e['ts'])\n"
+      "        assert len(bk) >= 3, len(bk)\n"
+      "        checked += 1\n"
+      "        late += sum(1 for e in bk[:-1] if e['ts'] >= end)\n"
+      "print('steps', checked, 'late buckets', late)\n"
+      "sys.exit(1 if late or checked < 16 else 0)\n";
+  auto check = test_util::run_command(test_util::python() + " " + (d / "check.py") + " " + (d / "trace.json"));
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+}
+
+TEST(Runs, ReplicaCheckCatchesACorruptedParameterNamingRankAndTensor) {
+  TempDir d;
+  auto r = test_util::run_command("DT_FAULT_INJECT=rank=1,step=7,action=corrupt:layer2.0.conv1.weight " +
+                                  mpirun(2) + binary() + kCommon + " --max-steps 30 --verify-every 5" +
+                                  dirs(d, "a"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("replicas diverged at step 10: rank 1 differs from rank 0 in layer2.0.conv1.weight"),
+            std::string::npos) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(d / "a/divergence_step10_rank0.pt"));
+  EXPECT_TRUE(std::filesystem::exists(d / "a/divergence_step10_rank1.pt"));
+}
+
+TEST(Runs, CleanRunOf3RanksNeverTripsTheReplicaCheck) {
+  TempDir d;
+  auto r = test_util::run_command("DT_FAULT_INJECT= " + mpirun(3) + binary() + kCommon +
+                                  " --max-steps 50 --verify-every 5 --batch-size 10" + dirs(d, "a"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("replica consistency verified"), std::string::npos) << r.output;
+}
+
+TEST(Runs, DeterministicRunsGiveBitIdenticalCheckpoints) {
+  TempDir d;
+  for (const char* name : {"a", "b"}) {
+    auto r = test_util::run_command("DT_FAULT_INJECT= " + mpirun(2) + binary() + kCommon +
+                                    " --max-steps 12 --deterministic" + dirs(d, name));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  // Model, optimizer state and position: every bit equal (the files differ only in the config
+  // text, which names their folders).
+  auto ma = model::make_resnet("resnet14"), mb = model::make_resnet("resnet14");
+  torch::optim::Adam oa(ma->parameters()), ob(mb->parameters());
+  auto la = trainer::load_checkpoint(d / "a/last.pt", *ma, &oa, "adam");
+  auto lb = trainer::load_checkpoint(d / "b/last.pt", *mb, &ob, "adam");
+  EXPECT_EQ(la.state.step, lb.state.step);
+  auto sa = trainer::state_dict(*ma), sb = trainer::state_dict(*mb);
+  for (const auto& kv : sa) EXPECT_TRUE(torch::equal(kv.value(), sb.at(kv.key()))) << kv.key();
+  auto pa = ma->parameters(), pb = mb->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) {
+    auto& xa = static_cast<torch::optim::AdamParamState&>(*oa.state().at(pa[i].unsafeGetTensorImpl()));
+    auto& xb = static_cast<torch::optim::AdamParamState&>(*ob.state().at(pb[i].unsafeGetTensorImpl()));
+    EXPECT_TRUE(torch::equal(xa.exp_avg(), xb.exp_avg()));
+    EXPECT_TRUE(torch::equal(xa.exp_avg_sq(), xb.exp_avg_sq()));
+  }
+}

@@ -1,0 +1,91 @@
+#include "trainer/trace.h"
+
+#include <fstream>
+#include <sstream>
+#include "trainer/errors.h"
+
+namespace dt::trainer {
+namespace {
+
+// Wall-clock microseconds of a steady_clock time point, so that ranks on different hosts share
+// a time axis (to the precision of their clock synchronisation).
+double wall_us(Trace::Clock::time_point t) {
+  const auto offset = std::chrono::system_clock::now().time_since_epoch() -
+                      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                          Trace::Clock::now().time_since_epoch());
+  return std::chrono::duration<double, std::micro>(t.time_since_epoch() + offset).count();
+}
+
+std::string event_name(int64_t kind, int64_t index) {
+  static const char* phases[] = {"data", "forward", "backward", "exposed communication",
+                                 "optimizer", "evaluation", "checkpoint", "replica check"};
+  static const char* ops[] = {"all_reduce", "broadcast", "all_gather"};
+  if (kind == int64_t(TraceKind::Bucket)) return "all-reduce bucket " + std::to_string(index);
+  if (kind == int64_t(TraceKind::Collective)) return ops[index % 3];
+  return phases[kind];
+}
+
+const char* category(int64_t kind) {
+  if (kind == int64_t(TraceKind::Bucket)) return "buckets";
+  if (kind == int64_t(TraceKind::Collective)) return "collectives";
+  return "step";
+}
+
+}  // namespace
+
+void Trace::add(TraceKind kind, int64_t index, int64_t step, Clock::time_point start,
+                Clock::time_point end) {
+  if (!enabled_) return;
+  const double s = wall_us(start);
+  events_.insert(events_.end(), {double(kind), double(index), double(step), s,
+                                 std::chrono::duration<double, std::micro>(end - start).count()});
+}
+
+void Trace::write(const std::string& path, comm::Communicator* comm, int rank, int world) const {
+  if (!enabled_) return;
+  auto mine = torch::tensor(events_, torch::kFloat64).view({-1, kFields});
+  torch::Tensor all;  // [world, max_events, fields], padded with kind -1
+  if (comm && world > 1) {
+    auto counts = comm->all_gather(torch::tensor({mine.size(0)}, torch::kInt64)).view(-1);
+    const int64_t most = counts.max().item<int64_t>();
+    auto padded = torch::full({most, kFields}, -1.0, torch::kFloat64);
+    padded.narrow(0, 0, mine.size(0)).copy_(mine);
+    all = comm->all_gather(padded);
+  } else {
+    all = mine.unsqueeze(0);
+  }
+  if (rank != 0) return;
+  double origin = 1e300;
+  for (int64_t r = 0; r < all.size(0); ++r) {
+    for (int64_t i = 0; i < all.size(1); ++i) {
+      if (all[r][i][0].item<double>() >= 0) origin = std::min(origin, all[r][i][3].item<double>());
+    }
+  }
+  std::ostringstream o;
+  o.precision(15);
+  o << "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n";
+  bool first = true;
+  for (int64_t r = 0; r < all.size(0); ++r) {
+    o << (first ? "" : ",\n") << "{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": " << r
+      << ", \"args\": {\"name\": \"rank " << r << "\"}}";
+    first = false;
+    auto ev = all[r].contiguous();
+    const double* e = ev.data_ptr<double>();
+    for (int64_t i = 0; i < ev.size(0); ++i, e += kFields) {
+      if (e[0] < 0) continue;
+      const int64_t kind = int64_t(e[0]);
+      // Buckets and collectives on their own rows (tid), so overlap with backward is visible.
+      const int tid = kind == int64_t(TraceKind::Bucket) ? 2 : kind == int64_t(TraceKind::Collective) ? 3 : 1;
+      o << ",\n{\"ph\": \"X\", \"pid\": " << r << ", \"tid\": " << tid << ", \"name\": \""
+        << event_name(kind, int64_t(e[1])) << "\", \"cat\": \"" << category(kind)
+        << "\", \"ts\": " << e[3] - origin << ", \"dur\": " << e[4]
+        << ", \"args\": {\"step\": " << int64_t(e[2]) << "}}";
+    }
+  }
+  o << "\n]}\n";
+  std::ofstream out(path);
+  if (!out) throw ConfigError("--trace " + path + ": cannot write");
+  out << o.str();
+}
+
+}  // namespace dt::trainer

@@ -1,0 +1,38 @@
+// --trace FILE: a Chrome trace (chrome://tracing, Perfetto) of every rank's step phases (data,
+// forward, backward, exposed communication, optimizer), each gradient bucket's all-reduce from
+// launch to completion, each blocking collective (SyncBatchNorm, agreement, results), evaluation
+// and checkpointing. Events are kept in memory; at the end every rank's events are gathered to
+// rank 0 (two collectives), which writes the file. One process per rank: pid = rank.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+#include "comm/communicator.h"
+
+namespace dt::trainer {
+
+enum class TraceKind : int64_t {
+  Data, Forward, Backward, ExposedComm, Optimizer, Evaluation, Checkpoint, Verify,  // phases
+  Bucket,      // one gradient bucket's all-reduce (index = bucket)
+  Collective,  // a blocking collective (index = op: 0 all_reduce, 1 broadcast, 2 all_gather)
+};
+
+class Trace {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit Trace(bool enabled) : enabled_(enabled) {}
+  bool enabled() const { return enabled_; }
+  void add(TraceKind kind, int64_t index, int64_t step, Clock::time_point start,
+           Clock::time_point end);
+  // Gathers to rank 0 and writes `path` there. Every rank must call it (collectives inside).
+  void write(const std::string& path, comm::Communicator* comm, int rank, int world) const;
+  size_t size() const { return events_.size() / kFields; }
+
+ private:
+  static constexpr int64_t kFields = 5;  // kind, index, step, start_us, duration_us
+  bool enabled_;
+  std::vector<double> events_;
+};
+
+}  // namespace dt::trainer
