@@ -42,7 +42,14 @@ DT_HOST_DEVICE float augment_pixel(const uint8_t* image, const AugmentGeometry& 
   } else if (sy >= 0 && sy < g.src_size && sx >= 0 && sx < g.src_size) {
     v = image[(c * g.src_size + sy) * g.src_size + sx];
   }
-  return v * scale + shift;  // (v/255 - mean) / std, folded into one multiply-add
+  // (v/255 - mean) / std, folded into one multiply and one add, each rounded on its own: nvcc
+  // would otherwise contract them into an FMA and the GPU batch would differ from the CPU's in
+  // the last bit.
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(__fmul_rn(v, scale), shift);
+#else
+  return v * scale + shift;
+#endif
 }
 
 }  // namespace dt::data

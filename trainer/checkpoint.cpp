@@ -209,7 +209,16 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
 LoadedCheckpoint load_checkpoint(const std::string& path, torch::nn::Module& model,
                                  torch::optim::Optimizer* optimizer,
                                  const std::string& optimizer_kind) {
-  auto value = torch_load_bytes(read_file(path), path);
+  return load_checkpoint_bytes(read_file(path), path, model, optimizer, optimizer_kind);
+}
+
+namespace {
+
+LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const std::string& path,
+                                           torch::nn::Module& model,
+                                           torch::optim::Optimizer* optimizer,
+                                           const std::string& optimizer_kind) {
+  auto value = torch_load_bytes(bytes, path);
   if (!value.isGenericDict()) throw CheckpointError(path + ": not a checkpoint dict");
   auto dict = value.toGenericDict();
   const auto& model_iv = require(dict, "model", path);
@@ -284,6 +293,12 @@ LoadedCheckpoint load_checkpoint(const std::string& path, torch::nn::Module& mod
       if (i < 0 || size_t(i) >= ps.size()) throw CheckpointError(path + ": optimizer state for an unknown parameter");
       auto e = kv.value().toGenericDict();
       const auto& p = ps[size_t(i)];
+      for (const auto& entry : e) {
+        if (entry.value().isTensor() && !entry.value().toTensor().sizes().equals(p.sizes())) {
+          throw CheckpointError(path + ": optimizer state '" + entry.key().toStringRef() +
+                                "' of parameter " + std::to_string(i) + " has the wrong shape");
+        }
+      }
       if (optimizer_kind == "adam") {
         auto s = std::make_unique<torch::optim::AdamParamState>();
         s->step(e.at("step").toInt());
@@ -305,6 +320,21 @@ LoadedCheckpoint load_checkpoint(const std::string& path, torch::nn::Module& mod
     }
   }
   return out;
+}
+
+}  // namespace
+
+LoadedCheckpoint load_checkpoint_bytes(const std::vector<char>& bytes, const std::string& path,
+                                       torch::nn::Module& model, torch::optim::Optimizer* optimizer,
+                                       const std::string& optimizer_kind) {
+  try {
+    return load_checkpoint_unchecked(bytes, path, model, optimizer, optimizer_kind);
+  } catch (const c10::Error& e) {
+    // Entries of the wrong type or shape in an otherwise readable file.
+    std::string why = e.what();
+    throw CheckpointError(path + ": malformed checkpoint: " + why.substr(0, why.find('\n')));
+  }
+
 }
 
 }  // namespace dt::trainer

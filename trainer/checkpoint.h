@@ -45,6 +45,10 @@ struct LoadedCheckpoint {
 LoadedCheckpoint load_checkpoint(const std::string& path, torch::nn::Module& model,
                                  torch::optim::Optimizer* optimizer,
                                  const std::string& optimizer_kind);
+// The same from bytes already read (`name` labels errors); the fuzzer's entry point.
+LoadedCheckpoint load_checkpoint_bytes(const std::vector<char>& bytes, const std::string& name,
+                                       torch::nn::Module& model, torch::optim::Optimizer* optimizer,
+                                       const std::string& optimizer_kind);
 
 // The bytes torch.save would write for `value` (zip container, untagged pickle).
 std::vector<char> torch_save_bytes(const c10::IValue& value);

@@ -5,10 +5,13 @@
 
 namespace dt::trainer {
 
-ReplicaCheck::Named watched_tensors(torch::nn::Module& model, torch::optim::Optimizer& optimizer) {
+ReplicaCheck::Named watched_tensors(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                                    bool include_buffers) {
   ReplicaCheck::Named out;
   for (const auto& p : model.named_parameters()) out.emplace_back(p.key(), p.value());
-  for (const auto& b : model.named_buffers()) out.emplace_back(b.key(), b.value());
+  if (include_buffers) {
+    for (const auto& b : model.named_buffers()) out.emplace_back(b.key(), b.value());
+  }
   const auto params = model.named_parameters();
   for (const auto& p : params) {
     auto it = optimizer.state().find(p.value().unsafeGetTensorImpl());

@@ -34,7 +34,10 @@ class ReplicaCheck {
   std::map<std::pair<int64_t, c10::Device::Type>, torch::Tensor> weights_;  // by numel, device
 };
 
-// Parameters, buffers and optimizer state of a model, named for ReplicaCheck.
-ReplicaCheck::Named watched_tensors(torch::nn::Module& model, torch::optim::Optimizer& optimizer);
+// Parameters, buffers and optimizer state of a model, named for ReplicaCheck. With per-rank
+// BatchNorm (--no-sync-bn) the running statistics differ between ranks by design, so buffers
+// are watched only when `include_buffers`.
+ReplicaCheck::Named watched_tensors(torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                                    bool include_buffers);
 
 }  // namespace dt::trainer

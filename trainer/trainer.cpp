@@ -71,8 +71,9 @@ struct Trainer::State {
   void verify_replicas(PhaseTimer& timer) {
     if (!distributed() || config.verify_every == 0) return;
     auto t = timer.time(Phase::Verify);
-    replica_check.verify(watched_tensors(*net, *optimizer), *ctx.comm, position.step,
-                         config.checkpoint_dir);
+    const bool buffers_shared = model::synced_batch_norm_count(*net) > 0;
+    replica_check.verify(watched_tensors(*net, *optimizer, buffers_shared), *ctx.comm,
+                         position.step, config.checkpoint_dir);
     ++verifications;
   }
 };
