@@ -20,6 +20,17 @@ class Backend {
   // output is [world_size, *input.sizes()]; row r is rank r's input.
   virtual std::shared_ptr<Work> all_gather(const torch::Tensor& output,
                                            const torch::Tensor& input) = 0;
+  // Blocking forms: return once the result may be used (see Work::wait). By default the
+  // asynchronous form, waited.
+  virtual void all_reduce_blocking(const torch::Tensor& tensor, ReduceOp op) {
+    all_reduce(tensor, op)->wait();
+  }
+  virtual void broadcast_blocking(const torch::Tensor& tensor, int root) {
+    broadcast(tensor, root)->wait();
+  }
+  virtual void all_gather_blocking(const torch::Tensor& output, const torch::Tensor& input) {
+    all_gather(output, input)->wait();
+  }
   // Tears down without waiting for peers (failure path).
   virtual void abort() {}
 };

@@ -1,5 +1,6 @@
 #include "comm/mpi_backend.h"
 
+#include <cstdio>
 #include <thread>
 #include "comm/check.h"
 #include "comm/errors.h"
@@ -99,9 +100,16 @@ MpiBackend::MpiBackend(int rank, std::chrono::milliseconds timeout)
     : rank_(rank), timeout_(timeout) {
   DT_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &comm_));
   DT_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
+  watchdog_ = std::thread([this] { watchdog(); });
 }
 
 MpiBackend::~MpiBackend() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
   int finalized = 0;
   MPI_Finalized(&finalized);  // a communicator that outlives MPI (a static) just goes away
   if (comm_ != MPI_COMM_NULL && !finalized) MPI_Comm_free(&comm_);
@@ -135,6 +143,54 @@ std::shared_ptr<Work> MpiBackend::all_gather(const torch::Tensor& output,
                               output.data_ptr(), int(input.numel()), mpi_datatype(output), comm_,
                               w->request()));
   return w;
+}
+
+MpiBackend::Deadline::Deadline(MpiBackend& b, std::string what) : b_(b) {
+  std::lock_guard<std::mutex> lock(b_.mutex_);
+  b_.blocking_what_ = std::move(what);
+  b_.blocking_deadline_ = Clock::now() + b_.timeout_;
+  b_.blocking_ = true;
+}
+
+MpiBackend::Deadline::~Deadline() {
+  std::lock_guard<std::mutex> lock(b_.mutex_);
+  b_.blocking_ = false;
+}
+
+void MpiBackend::watchdog() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stop_) {
+    wake_.wait_for(lock, std::chrono::milliseconds(100));
+    if (blocking_ && Clock::now() > blocking_deadline_) {
+      std::fprintf(stderr, "dist_train: %s%s did not complete within %.3f s (--comm-timeout): a "
+                   "peer rank is stalled or dead; aborting the job\n",
+                   error_prefix(__FILE__, __LINE__).c_str(), blocking_what_.c_str(),
+                   timeout_.count() / 1000.0);
+      std::fflush(stderr);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+  }
+}
+
+void MpiBackend::all_reduce_blocking(const torch::Tensor& t, ReduceOp op) {
+  require_cpu_contiguous(t, "all_reduce");
+  Deadline d(*this, describe("all_reduce", sequence_++, t));
+  DT_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), int(t.numel()), mpi_datatype(t),
+                             mpi_op(op), comm_));
+}
+
+void MpiBackend::broadcast_blocking(const torch::Tensor& t, int root) {
+  require_cpu_contiguous(t, "broadcast");
+  Deadline d(*this, describe("broadcast", sequence_++, t));
+  DT_MPI_CHECK(MPI_Bcast(t.data_ptr(), int(t.numel()), mpi_datatype(t), root, comm_));
+}
+
+void MpiBackend::all_gather_blocking(const torch::Tensor& output, const torch::Tensor& input) {
+  require_cpu_contiguous(output, "all_gather");
+  require_cpu_contiguous(input, "all_gather");
+  Deadline d(*this, describe("all_gather", sequence_++, input));
+  DT_MPI_CHECK(MPI_Allgather(input.data_ptr(), int(input.numel()), mpi_datatype(input),
+                             output.data_ptr(), int(input.numel()), mpi_datatype(output), comm_));
 }
 
 }  // namespace dt::comm

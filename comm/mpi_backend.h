@@ -4,9 +4,20 @@
 // Progress: Open MPI advances non-blocking collectives only inside MPI calls, so test() is
 // called from the gradient hooks while backward runs; wait() polls MPI_Test with short sleeps
 // (instead of spinning in MPI_Wait) until done or the deadline.
+//
+// The blocking forms (SyncBatchNorm statistics, per-step agreement, results) use MPI's blocking
+// collectives, which complete without depending on the peers' later progress calls (a
+// non-blocking one can return on one rank while another still needs that rank to call into MPI
+// again). Their deadline is kept by a watchdog thread that ends the job (MPI_Abort) naming the
+// rank and the collective.
 #pragma once
 #include <mpi.h>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
 #include "comm/backend.h"
 
 namespace dt::comm {
@@ -18,8 +29,28 @@ class MpiBackend : public Backend {
   std::shared_ptr<Work> all_reduce(const torch::Tensor& tensor, ReduceOp op) override;
   std::shared_ptr<Work> broadcast(const torch::Tensor& tensor, int root) override;
   std::shared_ptr<Work> all_gather(const torch::Tensor& output, const torch::Tensor& input) override;
+  void all_reduce_blocking(const torch::Tensor& tensor, ReduceOp op) override;
+  void broadcast_blocking(const torch::Tensor& tensor, int root) override;
+  void all_gather_blocking(const torch::Tensor& output, const torch::Tensor& input) override;
 
  private:
+  // Arms the watchdog for one blocking call (RAII).
+  class Deadline {
+   public:
+    Deadline(MpiBackend& b, std::string what);
+    ~Deadline();
+
+   private:
+    MpiBackend& b_;
+  };
+  void watchdog();
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::string blocking_what_;
+  Clock::time_point blocking_deadline_{};
+  bool blocking_ = false, stop_ = false;
+  std::thread watchdog_;
+
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_;
   std::chrono::milliseconds timeout_;

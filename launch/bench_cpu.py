@@ -137,13 +137,9 @@ def main():
     table = "\n".join(lines)
     print(table)
     if a.write:
-        path = os.path.join(ROOT, "BENCHMARKS.md")
-        text = open(path).read()
-        begin, end = "<!-- bench_cpu:begin -->", "<!-- bench_cpu:end -->"
-        block = f"{begin}\n{table}\n{end}"
-        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), block, text, flags=re.S) \
-            if begin in text else text.rstrip() + "\n\n## CPU: dist_train vs the peer\n\n" + block + "\n"
-        open(path, "w").write(text)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from bench_report import write_section
+        write_section("bench_cpu", "CPU: dist_train vs the peer", table)
 
 
 def peer_version():

@@ -51,13 +51,9 @@ def main():
         "|---:|---:|---:|---:|", *rows])
     print(table)
     if a.write:
-        path = os.path.join(ROOT, "BENCHMARKS.md")
-        text = open(path).read()
-        begin, end = "<!-- bench_loader:begin -->", "<!-- bench_loader:end -->"
-        block = f"{begin}\n{table}\n{end}"
-        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), block, text, flags=re.S) \
-            if begin in text else text.rstrip() + "\n\n## Data loader\n\n" + block + "\n"
-        open(path, "w").write(text)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from bench_report import write_section
+        write_section("bench_loader", "Data loader", table)
 
 
 if __name__ == "__main__":

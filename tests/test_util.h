@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 #include "test_paths.h"
+#include "trainer/config.h"
 
 namespace dt::test_util {
 
@@ -62,6 +63,20 @@ inline std::string mpirun() { return DT_TEST_MPIRUN; }
 inline std::string cifar_dir() {
   const char* p = std::getenv("CIFAR10_DIR");
   return p ? p : "";
+}
+
+// A short training run on `images` synthetic images: `epochs` epochs of batch `batch`, standard
+// augmentation, logs and checkpoints under `dir`.
+inline trainer::Config synthetic_config(const TempDir& dir, int64_t images, int64_t epochs,
+                                        int64_t batch) {
+  trainer::Config c;
+  c.synthetic = images;
+  c.epochs = epochs;
+  c.batch_size = batch;
+  c.augment = "standard";
+  c.log_dir = dir / "runs";
+  c.checkpoint_dir = dir / "ckpt";
+  return c;
 }
 
 #define DT_REQUIRE_PYTHON()                                                        \

@@ -224,14 +224,8 @@ TEST(Communicator, WaitPastTheDeadlineThrowsNamingTheCollective) {
 TEST(Trainer, ReplicasStayBitIdenticalFor20Steps) {
   auto& comm = communicator();
   test_util::TempDir dir;
-  trainer::Config c;
-  c.synthetic = 2000;
-  c.epochs = 1;
+  auto c = test_util::synthetic_config(dir, 2000, 1, 8);
   c.max_steps = 20;
-  c.batch_size = 8;
-  c.augment = "standard";
-  c.log_dir = dir / "runs";
-  c.checkpoint_dir = dir / "ckpt";
   c.bucket_mb = 0.2;
   trainer::RunContext ctx;
   ctx.rank = comm.rank();

@@ -141,17 +141,12 @@ TEST(SyncBatchNorm, WorldSizeInvariance1x60Equals2x30) {
   auto& comm = communicator();
   if (comm.world_size() != 2) GTEST_SKIP() << "runs at world size 2";
   test_util::TempDir dir;
-  trainer::Config c;
-  c.synthetic = 1200;
-  c.epochs = 1;
+  auto c = test_util::synthetic_config(dir, 1200, 1, 30);
   c.max_steps = 20;
   // fp64: this ResNet's fp32 gradients at initialisation change by ~0.5% under a mere change of
   // summation order (PyTorch's own contiguous vs channels_last runs differ that much), so only
   // fp64 shows whether the two runs compute the same thing.
   c.precision = "fp64";
-  c.augment = "standard";
-  c.log_dir = dir / "runs";
-  c.checkpoint_dir = dir / "ckpt";
   c.log_every = 5;
   // SGD: Adam divides by the gradient's running RMS, which turns rounding-level differences in
   // near-zero gradients into full-size steps; SGD keeps the comparison at rounding level.

@@ -96,13 +96,7 @@ TEST(Cuda, ReducerOnCudaTensorsKeepsGradients) {
 TEST(Cuda, ShortTrainingRunLearns) {
   DT_REQUIRE_GPU();
   test_util::TempDir dir;
-  trainer::Config c;
-  c.synthetic = 2000;
-  c.epochs = 2;
-  c.batch_size = 64;
-  c.augment = "standard";
-  c.log_dir = dir / "runs";
-  c.checkpoint_dir = dir / "ckpt";
+  auto c = test_util::synthetic_config(dir, 2000, 2, 64);
   trainer::RunContext ctx;
   ctx.device = torch::Device(torch::kCUDA, 0);
   ctx.comm = &communicator();

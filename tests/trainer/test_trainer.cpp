@@ -208,13 +208,7 @@ TEST(Checkpoint, AtomicWriteReplacesWholeFile) {
 
 TEST(Trainer, LearnsSyntheticData) {
   TempDir dir;
-  trainer::Config c;
-  c.synthetic = 1200;
-  c.epochs = 2;
-  c.batch_size = 32;
-  c.augment = "standard";
-  c.log_dir = dir / "runs";
-  c.checkpoint_dir = dir / "ckpt";
+  auto c = test_util::synthetic_config(dir, 1200, 2, 32);
   c.log_every = 10;
   trainer::RunContext ctx;
   trainer::Trainer t(c, ctx, data::make_synthetic(1200, 0), data::make_synthetic(500, 1));
@@ -237,13 +231,8 @@ TEST(Trainer, LearnsSyntheticData) {
 
 TEST(Trainer, SameSeedSameParameters) {
   TempDir dir;
-  trainer::Config c;
-  c.synthetic = 300;
-  c.epochs = 1;
+  auto c = test_util::synthetic_config(dir, 300, 1, 16);
   c.max_steps = 5;
-  c.batch_size = 16;
-  c.log_dir = dir / "runs";
-  c.checkpoint_dir = dir / "ckpt";
   std::vector<torch::Tensor> first;
   for (int run = 0; run < 2; ++run) {
     trainer::Trainer t(c, {}, data::make_synthetic(300, 0), data::make_synthetic(100, 1));
