@@ -15,4 +15,8 @@ struct CommTimeout : CommError {
 struct RankMismatch : CommError {
   using CommError::CommError;
 };
+// The launch environment cannot work (e.g. srun without MPI support): bad input, exit code 2.
+struct LaunchError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 }  // namespace dt::comm

@@ -20,7 +20,16 @@ World init_world(int* argc, char*** argv) {
   char host[256] = "localhost";
   gethostname(host, sizeof(host) - 1);
   w.host = host;
-  if (!launched_by_mpi()) return w;
+  if (!launched_by_mpi()) {
+    // srun without an MPI plugin starts N independent copies that would each train alone.
+    const char* tasks = std::getenv("SLURM_NTASKS");
+    if (tasks && std::atoi(tasks) > 1 && std::getenv("SLURM_PROCID")) {
+      throw LaunchError(std::string("Slurm started ") + tasks +
+                        " tasks without MPI (no PMIx/PMI in the environment), so each would train "
+                        "alone: launch with srun --mpi=pmix (see launch/slurm/dist_train.sbatch)");
+    }
+    return w;
+  }
   int provided = 0;
   DT_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided));
   w.mpi = true;

@@ -67,6 +67,8 @@ def main():
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--no-scaling", action="store_true")
     ap.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    ap.add_argument("--replay", help="render the table from the 'rep i/N:' lines of an earlier "
+                                     "run's output instead of measuring")
     a = ap.parse_args()
     if not a.data or not os.path.exists(os.path.join(a.data, "data_batch_1.bin")):
         sys.exit("bench_cpu: --data (or CIFAR10_DIR) must point at cifar-10-batches-bin")
@@ -85,7 +87,15 @@ def main():
         add(key + "_collectives", summary.get("collectives_per_step", 0))
         last[key] = summary
 
-    for rep in range(a.reps):
+    if a.replay:
+        for line in open(a.replay):
+            if line.startswith("rep "):
+                for item in line.split(":", 1)[1].split(","):
+                    key, value = item.split()
+                    add(key, float(value))
+        a.reps = len(rows["peer1"])
+        last["dt1"] = None
+    for rep in range(0 if a.replay else a.reps):
         add("peer1", peer(a)["images_per_s_total"])
         dt("dt1", 1)
         if not a.no_scaling:
@@ -97,6 +107,8 @@ def main():
               flush=True)
 
     med = {k: statistics.median(v) for k, v in rows.items() if v}
+    # Ratios are taken within each repetition (runs measured back to back), then the median.
+    paired = lambda f: statistics.median(f(i) for i in range(len(rows["peer1"])))
     ratios = [d / p for d, p in zip(rows["dt1"], rows["peer1"])]
     date = datetime.date.today().isoformat()
     cpu = re.sub(r"\s+", " ", next((l.split(":", 1)[1] for l in open("/proc/cpuinfo")
@@ -105,35 +117,41 @@ def main():
              f"{json.loads(json.dumps(peer_version()))}, median of {a.reps} alternating repetitions "
              f"of {a.steps} timed steps after 5 warm-up steps.",
              "", "Command: `.venv/bin/python launch/bench_cpu.py --data $CIFAR10_DIR --reps "
-             f"{a.reps} --steps {a.steps} --write`", "",
+             f"{a.reps} --steps {a.steps} --write`. Per repetition: "
+             + "; ".join(f"peer {p:.0f} / dist_train {d:.0f}" for p, d in zip(rows["peer1"], rows["dt1"]))
+             + " images/s.", "",
              "| run | images/s | vs peer |", "|---|---:|---:|",
              f"| peer_seed.py, 1 process, 1 thread | {med['peer1']:.1f} | 1.00x |",
              f"| dist_train, 1 rank, 1 thread | {med['dt1']:.1f} | **{statistics.median(ratios):.2f}x** |"]
     if not a.no_scaling:
-        eff = lambda k: 100 * med[k] / (2 * med["dt1"])
+        eff = lambda k: 100 * paired(lambda i: rows[k][i] / (2 * rows["dt1"][i]))
         lines += [
             f"| peer_seed.py DDP (gloo, per-rank BatchNorm), 2 ranks x 1 thread | {med['peer2']:.1f} | |",
-            f"| dist_train, 2 ranks x 1 thread, --no-sync-bn (like the peer) | {med['dt2']:.1f} | {med['dt2'] / med['peer2']:.2f}x vs peer DDP |",
+            f"| dist_train, 2 ranks x 1 thread, --no-sync-bn (like the peer) | {med['dt2']:.1f} | {paired(lambda i: rows['dt2'][i] / rows['peer2'][i]):.2f}x vs peer DDP |",
             f"| dist_train, 2 ranks x 1 thread, --no-sync-bn --no-overlap | {med['dt2_no_overlap']:.1f} | |",
             f"| dist_train, 2 ranks x 1 thread, SyncBatchNorm (the default) | {med['dt2_sync_bn']:.1f} | |",
             "", "| scaling, 2 ranks x 1 thread vs 1 rank x 1 thread | efficiency |", "|---|---:|",
             f"| dist_train, --no-sync-bn, overlap | **{eff('dt2'):.1f}%** |",
             f"| dist_train, --no-sync-bn, --no-overlap | {eff('dt2_no_overlap'):.1f}% |",
             f"| dist_train, SyncBatchNorm | {eff('dt2_sync_bn'):.1f}% |",
-            f"| PyTorch DDP over gloo (peer) | {100 * med['peer2'] / (2 * med['peer1']):.1f}% |",
+            f"| PyTorch DDP over gloo (peer) | {100 * paired(lambda i: rows['peer2'][i] / (2 * rows['peer1'][i])):.1f}% |",
             "", "| dist_train, 2 ranks | step time | exposed communication per step | collectives per step |",
             "|---|---:|---:|---:|"]
         for key, name in [("dt2", "--no-sync-bn, overlap"), ("dt2_no_overlap", "--no-sync-bn, --no-overlap"),
                           ("dt2_sync_bn", "SyncBatchNorm, overlap")]:
             lines.append(f"| {name} | {med[key + '_step_ms']:.1f} ms | {med[key + '_exposed_ms']:.2f} ms "
                          f"| {med[key + '_collectives']:.1f} |")
-        lines += ["", f"SyncBatchNorm costs {med['dt2_sync_bn_step_ms'] - med['dt2_step_ms']:.1f} ms per "
-                  f"step over per-rank BatchNorm at 2 ranks ({100 * (med['dt2_sync_bn_step_ms'] / med['dt2_step_ms'] - 1):.0f}%)."]
+        cost = paired(lambda i: rows["dt2_sync_bn_step_ms"][i] - rows["dt2_step_ms"][i])
+        spread = [rows["dt2_sync_bn_step_ms"][i] - rows["dt2_step_ms"][i] for i in range(a.reps)]
+        lines += ["", f"SyncBatchNorm vs per-rank BatchNorm at 2 ranks: {cost:+.1f} ms per step "
+                  f"(median of the per-repetition differences {', '.join(f'{x:+.1f}' for x in spread)} ms; "
+                  "the run-to-run noise on this machine is of the same size)."]
     split = last["dt1"]
-    sec = split["seconds"]
-    step = sum(sec[k] for k in ["data", "forward", "backward", "exposed_comm", "optimizer"])
-    lines += ["", "Where a dist_train step goes (1 rank, 1 thread, last repetition): " + ", ".join(
-        f"{k} {100 * sec[k] / step:.1f}%" for k in ["data", "forward", "backward", "optimizer"]) + "."]
+    if split:
+        sec = split["seconds"]
+        step = sum(sec[k] for k in ["data", "forward", "backward", "exposed_comm", "optimizer"])
+        lines += ["", "Where a dist_train step goes (1 rank, 1 thread, last repetition): " + ", ".join(
+            f"{k} {100 * sec[k] / step:.1f}%" for k in ["data", "forward", "backward", "optimizer"]) + "."]
     table = "\n".join(lines)
     print(table)
     if a.write:

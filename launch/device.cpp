@@ -5,7 +5,11 @@
 namespace dt::launch {
 
 torch::Device resolve_device(const std::string& requested, const comm::World& world) {
-  const int gpus = torch::cuda::is_available() ? int(torch::cuda::device_count()) : 0;
+  return resolve_device(requested, world,
+                        torch::cuda::is_available() ? int(torch::cuda::device_count()) : 0);
+}
+
+torch::Device resolve_device(const std::string& requested, const comm::World& world, int gpus) {
   const bool cuda = requested == "cuda" || (requested == "auto" && gpus > 0);
   if (!cuda) return torch::kCPU;
   if (gpus == 0) {

@@ -10,5 +10,7 @@ namespace dt::launch {
 
 // Throws trainer::ConfigError for an impossible request (cuda without a GPU, too many ranks).
 torch::Device resolve_device(const std::string& requested, const comm::World& world);
+// The same with the number of visible GPUs given (for tests).
+torch::Device resolve_device(const std::string& requested, const comm::World& world, int gpus);
 
 }  // namespace dt::launch

@@ -110,6 +110,9 @@ int main(int argc, char** argv) {
   } catch (const dt::trainer::CheckpointError& e) {
     std::fprintf(stderr, "dist_train: error: %s\n", e.what());
     dt::comm::abort_world(world, 2);
+  } catch (const dt::comm::LaunchError& e) {
+    std::fprintf(stderr, "dist_train: error: %s\n", e.what());
+    dt::comm::abort_world(world, 2);
   } catch (const dt::comm::RankMismatch& e) {
     std::fprintf(stderr, "dist_train: error: rank %d: %s\n", world.rank, e.what());
     if (g_comm) g_comm->abort();

@@ -105,6 +105,21 @@ TEST(CliBinary, BadInputExitsWithCode2AndOneLine) {
   EXPECT_EQ(bad_env.exit_code, 2) << bad_env.output;
 }
 
+TEST(CliBinary, SrunWithoutMpiIsRefused) {
+  // A fake Slurm environment: 4 tasks, no PMIx/PMI variables (srun without --mpi).
+  auto r = test_util::run_command("env -u PMIX_RANK -u PMI_RANK -u PMI_SIZE -u OMPI_COMM_WORLD_SIZE "
+                                  "SLURM_NTASKS=4 SLURM_PROCID=2 SLURM_LOCALID=0 " +
+                                  test_util::dist_train_binary() + " --synthetic 100");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("srun --mpi=pmix"), std::string::npos) << r.output;
+  // One task under Slurm (srun -n 1, or sbatch's shell) is the single-process path.
+  test_util::TempDir d;
+  auto one = test_util::run_command("cd " + d.path().string() + " && SLURM_NTASKS=1 SLURM_PROCID=0 " +
+                                    test_util::dist_train_binary() +
+                                    " --synthetic 200 --batch-size 20 --max-steps 2 --eval-every 0");
+  EXPECT_EQ(one.exit_code, 0) << one.output;
+}
+
 TEST(CliBinary, HelpExitsZero) {
   auto r = test_util::run_command(test_util::dist_train_binary() + " --help");
   EXPECT_EQ(r.exit_code, 0);

@@ -95,6 +95,22 @@ TEST(Runs, KilledRankEndsTheJobAndResumeFinishesIdentically) {
   expect_same_model(d / "a/last.pt", d / "b/last.pt");
 }
 
+TEST(Runs, ResumeOnAnotherWorldSizeReshardsTheRestOfTheEpoch) {
+  TempDir d;
+  // 2 ranks x 20 = 40 per step, 15 steps per epoch: stop mid-epoch, then go on with 1 rank.
+  auto two = test_util::run_command("DT_FAULT_INJECT= " + mpirun(2) + binary() + kCommon +
+                                    " --max-steps 13" + dirs(d, "a"));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  auto one = test_util::run_command(binary() + kCommon + " --max-steps 40 --resume auto" + dirs(d, "a"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_NE(one.output.find("written by 2 ranks, this run has 1: the remaining 80 samples of epoch 1 "
+                            "are re-sharded"), std::string::npos) << one.output;
+  auto m = model::make_resnet("resnet14");
+  auto loaded = trainer::load_checkpoint(d / "a/last.pt", *m, nullptr, "adam");
+  EXPECT_EQ(loaded.state.step, 40);
+  EXPECT_EQ(loaded.state.world_size, 1);
+}
+
 TEST(Runs, StalledRankTripsTheCommTimeout) {
   TempDir d;
   test_util::CommandResult r;
