@@ -1,6 +1,8 @@
 #include "trainer/checkpoint.h"
 
 #include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/read_adapter_interface.h>
+#include <torch/csrc/jit/serialization/import_read.h>
 #include <fcntl.h>
 #include <torch/csrc/jit/serialization/export.h>
 #include <torch/csrc/jit/serialization/pickler.h>
@@ -136,9 +138,33 @@ std::vector<char> torch_save_bytes(const c10::IValue& value) {
   return out;
 }
 
+namespace {
+
+// Reads from memory and never past its end. LibTorch's own VectorReader (behind
+// torch::pickle_load) copies whatever length the zip directory claims, so a truncated file makes
+// it read out of bounds (found by tests/fuzz/fuzz_checkpoint under AddressSanitizer).
+class BoundedReader : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BoundedReader(const std::vector<char>& bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char*) const override {
+    if (pos >= bytes_.size()) return 0;
+    n = std::min<size_t>(n, bytes_.size() - size_t(pos));
+    std::memcpy(buf, bytes_.data() + pos, n);
+    return n;
+  }
+
+ private:
+  const std::vector<char>& bytes_;
+};
+
+}  // namespace
+
 c10::IValue torch_load_bytes(const std::vector<char>& bytes, const std::string& name) {
   try {
-    return torch::pickle_load(bytes);
+    caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReader>(bytes));
+    return torch::jit::readArchiveAndTensors("data", "", "", std::nullopt, std::nullopt,
+                                             at::Device(at::kCPU), reader);
   } catch (const std::exception& e) {
     std::string why = e.what();
     why = why.substr(0, why.find('\n'));
