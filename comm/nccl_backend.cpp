@@ -76,7 +76,7 @@ void NcclBackend::abort() {
   if (comm_ && !aborted_.exchange(true)) ncclCommAbort(comm_);
 }
 
-c10::cuda::CUDAStream NcclBackend::enter(const std::vector<torch::Tensor>& tensors) {
+void NcclBackend::enter(const std::vector<torch::Tensor>& tensors) {
   for (const auto& t : tensors) {
     if (!t.is_cuda() || !t.is_contiguous() || t.get_device() != device_) {
       throw CommError("NcclBackend needs contiguous tensors on cuda:" + std::to_string(device_));
@@ -89,11 +89,9 @@ c10::cuda::CUDAStream NcclBackend::enter(const std::vector<torch::Tensor>& tenso
   for (const auto& t : tensors) {
     c10::cuda::CUDACachingAllocator::recordStream(t.storage().data_ptr(), stream_);
   }
-  return caller;
 }
 
-std::shared_ptr<Work> NcclBackend::finish(std::string what, std::vector<torch::Tensor> tensors,
-                                          c10::cuda::CUDAStream) {
+std::shared_ptr<Work> NcclBackend::finish(std::string what, std::vector<torch::Tensor> tensors) {
   auto w = std::make_shared<NcclWork>(std::move(what), std::move(tensors), stream_);
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -104,30 +102,30 @@ std::shared_ptr<Work> NcclBackend::finish(std::string what, std::vector<torch::T
 }
 
 std::shared_ptr<Work> NcclBackend::all_reduce(const torch::Tensor& t, ReduceOp op) {
-  auto caller = enter({t});
+  enter({t});
   c10::cuda::CUDAGuard guard(device_);
   DT_NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), nccl_op(op),
                               comm_, stream_.stream()));
   return finish("all_reduce #" + std::to_string(sequence_++) + " (" + std::to_string(t.numel()) +
                     " elements)",
-                {t}, caller);
+                {t});
 }
 
 std::shared_ptr<Work> NcclBackend::broadcast(const torch::Tensor& t, int root) {
-  auto caller = enter({t});
+  enter({t});
   c10::cuda::CUDAGuard guard(device_);
   DT_NCCL_CHECK(ncclBroadcast(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(t), root, comm_,
                               stream_.stream()));
-  return finish("broadcast #" + std::to_string(sequence_++), {t}, caller);
+  return finish("broadcast #" + std::to_string(sequence_++), {t});
 }
 
 std::shared_ptr<Work> NcclBackend::all_gather(const torch::Tensor& output,
                                               const torch::Tensor& input) {
-  auto caller = enter({output, input});
+  enter({output, input});
   c10::cuda::CUDAGuard guard(device_);
   DT_NCCL_CHECK(ncclAllGather(input.data_ptr(), output.data_ptr(), input.numel(),
                               nccl_type(input), comm_, stream_.stream()));
-  return finish("all_gather #" + std::to_string(sequence_++), {output, input}, caller);
+  return finish("all_gather #" + std::to_string(sequence_++), {output, input});
 }
 
 void NcclBackend::watchdog() {

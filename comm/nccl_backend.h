@@ -38,10 +38,10 @@ class NcclBackend : public Backend {
     std::shared_ptr<Work> work;
     Clock::time_point deadline;
   };
-  // Orders the comm stream after the caller's stream and returns the caller's stream.
-  c10::cuda::CUDAStream enter(const std::vector<torch::Tensor>& tensors);
-  std::shared_ptr<Work> finish(std::string what, std::vector<torch::Tensor> tensors,
-                               c10::cuda::CUDAStream caller);
+  // Orders the comm stream after the caller's current stream (an event, no host wait).
+  void enter(const std::vector<torch::Tensor>& tensors);
+  // Records completion on the comm stream and hands the work to the watchdog.
+  std::shared_ptr<Work> finish(std::string what, std::vector<torch::Tensor> tensors);
   void watchdog();
 
   ncclComm_t comm_ = nullptr;

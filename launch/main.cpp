@@ -25,6 +25,19 @@ constexpr int64_t kSyntheticDefault = 10000;
 // Held here so that the failure path in main() can abort it before MPI_Abort.
 std::unique_ptr<dt::comm::Communicator> g_comm;
 
+// Bad input (flags, data, checkpoints, environment, ranks that disagree): 2. Replicas that
+// diverged: 3. Anything else: 1.
+int exit_code(const std::exception& e) {
+  using namespace dt;
+  if (dynamic_cast<const trainer::ConfigError*>(&e) || dynamic_cast<const data::DataError*>(&e) ||
+      dynamic_cast<const trainer::CheckpointError*>(&e) ||
+      dynamic_cast<const comm::LaunchError*>(&e) || dynamic_cast<const comm::RankMismatch*>(&e)) {
+    return 2;
+  }
+  if (dynamic_cast<const trainer::ReplicaDivergence*>(&e)) return 3;
+  return 1;
+}
+
 int run(dt::comm::World& world, int argc, char** argv) {
   using namespace dt;
   auto cli = launch::parse_cli(argc, argv);
@@ -93,34 +106,16 @@ int main(int argc, char** argv) {
     g_comm.reset();
     dt::comm::finalize_world(world);
     return code;
-  } catch (const dt::trainer::ConfigError& e) {
-    std::fprintf(stderr, "dist_train: error: %s\n", e.what());
-    dt::comm::abort_world(world, 2);
-  } catch (const dt::data::DataError& e) {
-    std::fprintf(stderr, "dist_train: error: %s\n", e.what());
-    dt::comm::abort_world(world, 2);
-  } catch (const dt::trainer::ReplicaDivergence& e) {
-    std::fprintf(stderr, "dist_train: error: rank %d: %s\n", world.rank, e.what());
-    if (g_comm) g_comm->abort();
-    dt::comm::abort_world(world, 3);
-  } catch (const dt::trainer::NonFiniteLoss& e) {
-    std::fprintf(stderr, "dist_train: error: %s\n", e.what());
-    if (g_comm) g_comm->abort();
-    dt::comm::abort_world(world, 1);
-  } catch (const dt::trainer::CheckpointError& e) {
-    std::fprintf(stderr, "dist_train: error: %s\n", e.what());
-    dt::comm::abort_world(world, 2);
-  } catch (const dt::comm::LaunchError& e) {
-    std::fprintf(stderr, "dist_train: error: %s\n", e.what());
-    dt::comm::abort_world(world, 2);
-  } catch (const dt::comm::RankMismatch& e) {
-    std::fprintf(stderr, "dist_train: error: rank %d: %s\n", world.rank, e.what());
-    if (g_comm) g_comm->abort();
-    dt::comm::abort_world(world, 2);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "dist_train: rank %d on %s failed: %s\n", world.rank, world.host.c_str(),
-                 e.what());
+    const int code = exit_code(e);
+    const std::string where = world.size > 1 ? "rank " + std::to_string(world.rank) + ": " : "";
+    if (code == 1) {
+      std::fprintf(stderr, "dist_train: rank %d on %s failed: %s\n", world.rank,
+                   world.host.c_str(), e.what());
+    } else {
+      std::fprintf(stderr, "dist_train: error: %s%s\n", where.c_str(), e.what());
+    }
     if (g_comm) g_comm->abort();
-    dt::comm::abort_world(world, 1);
+    dt::comm::abort_world(world, code);
   }
 }
