@@ -24,11 +24,12 @@ class MpiWork : public Work {
       : what_(std::move(what)), keep_alive_(std::move(keep_alive)), rank_(rank),
         deadline_(Clock::now() + timeout), timeout_(timeout) {}
   ~MpiWork() override {
-    // Never leave MPI writing into freed memory: a request still pending here is a logic error
-    // on the failure path, and the job is being aborted anyway.
+    // A request still pending here means the job is failing (a timeout unwound the stack): MPI
+    // may still write into the tensors until MPI_Abort, so they are never freed.
     if (!done_ && request_ != MPI_REQUEST_NULL) {
       int flag = 0;
       MPI_Test(&request_, &flag, MPI_STATUS_IGNORE);
+      if (!flag) new std::vector<torch::Tensor>(std::move(keep_alive_));  // deliberately leaked
     }
   }
   MPI_Request* request() { return &request_; }

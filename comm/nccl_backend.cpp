@@ -38,16 +38,18 @@ ncclRedOp_t nccl_op(ReduceOp op) {
 class NcclWork : public Work {
  public:
   NcclWork(std::string what, std::vector<torch::Tensor> tensors, c10::cuda::CUDAStream stream)
-      : what_(std::move(what)), tensors_(std::move(tensors)) {
+      : what_(std::move(what)), tensors_(std::move(tensors)), device_(stream.device_index()) {
     done_.record(stream);
   }
   bool test() override { return done_.query(); }
-  void wait() override { done_.block(c10::cuda::getCurrentCUDAStream()); }
+  // The caller's current stream on the collective's own device waits for it.
+  void wait() override { done_.block(c10::cuda::getCurrentCUDAStream(device_)); }
   std::string describe() const override { return what_; }
 
  private:
   std::string what_;
   std::vector<torch::Tensor> tensors_;
+  c10::DeviceIndex device_;
   at::cuda::CUDAEvent done_;
 };
 

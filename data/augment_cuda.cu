@@ -1,10 +1,11 @@
 // Fused gather + crop + flip + normalise on the GPU: one thread per output element.
 //
-// Stream contract: the kernel runs on the caller's current CUDA stream (the loader's side stream
-// when prefetching); the caller orders consumers after it with an event. No host synchronisation.
+// Stream contract: the kernel runs on the current CUDA stream of the source's device, in order
+// with the training step that consumes its output. No host synchronisation.
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
 #include "data/augment_kernel.h"
 
 namespace dt::data {
@@ -41,6 +42,7 @@ __global__ void augment_kernel(const uint8_t* __restrict__ source, int64_t sourc
 void augment_batch_cuda(const at::Tensor& source, const at::Tensor& indices,
                         const AugmentGeometry& g, bool normalize, uint64_t seed, int64_t epoch,
                         at::Tensor& out) {
+  c10::cuda::CUDAGuard guard(source.device());  // the source's GPU, whatever is current
   auto idx = indices.to(source.device(), at::kLong).contiguous();
   float s[3], h[3];
   for (int c = 0; c < 3; ++c) {
@@ -51,7 +53,7 @@ void augment_batch_cuda(const at::Tensor& source, const at::Tensor& indices,
   if (total == 0) return;
   const int threads = 256;
   const int blocks = static_cast<int>(std::min<int64_t>((total + threads - 1) / threads, 65535));
-  auto stream = at::cuda::getCurrentCUDAStream();
+  auto stream = at::cuda::getCurrentCUDAStream(source.get_device());
   auto launch = [&](auto* out_ptr) {
     augment_kernel<<<blocks, threads, 0, stream>>>(
         source.data_ptr<uint8_t>(), source.size(0), idx.data_ptr<int64_t>(), idx.size(0), g, seed,
@@ -61,7 +63,8 @@ void augment_batch_cuda(const at::Tensor& source, const at::Tensor& indices,
   switch (out.scalar_type()) {  // the model's input dtypes: fp32, or bf16 under autocast
     case at::kFloat: launch(out.data_ptr<float>()); break;
     case at::kBFloat16: launch(out.data_ptr<at::BFloat16>()); break;
-    default: TORCH_CHECK(false, "augment_batch_cuda: output must be float32 or bfloat16");
+    case at::kDouble: launch(out.data_ptr<double>()); break;  // --precision fp64
+    default: TORCH_CHECK(false, "augment_batch_cuda: output must be float32, bfloat16 or float64");
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }

@@ -6,6 +6,9 @@
 #include <torch/torch.h>
 #include <spdlog/spdlog.h>
 #include <cstdio>
+#if DT_HAVE_CUDA
+#include <c10/cuda/CUDAFunctions.h>
+#endif
 #include "comm/communicator.h"
 #include "comm/errors.h"
 #include "comm/world.h"
@@ -60,6 +63,10 @@ int run(dt::comm::World& world, int argc, char** argv) {
   ctx.rank = world.rank;
   ctx.world_size = world.size;
   ctx.device = launch::resolve_device(config.device, world);
+#if DT_HAVE_CUDA
+  // Every CUDA call of this process (current streams, kernels, NCCL) goes to this rank's GPU.
+  if (ctx.device.is_cuda()) c10::cuda::set_device(ctx.device.index());
+#endif
   ctx.stop_requested = launch::stop_requested;
   if (ctx.device.is_cuda()) torch::cuda::manual_seed_all(config.seed);
 

@@ -189,13 +189,21 @@ void write_file_atomically(const std::string& path, const std::vector<char>& byt
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       ::close(fd);
+      ::unlink(tmp.c_str());
       fail_io("cannot write", tmp);
     }
     done += size_t(n);
   }
-  if (::fsync(fd) != 0) fail_io("cannot fsync", tmp);
+  if (::fsync(fd) != 0) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    fail_io("cannot fsync", tmp);
+  }
   ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) fail_io("cannot rename onto", path);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    fail_io("cannot rename onto", path);
+  }
   int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dfd >= 0) {
     ::fsync(dfd);
@@ -250,7 +258,8 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
   const auto& model_iv = require(dict, "model", path);
   if (!model_iv.isGenericDict()) throw CheckpointError(path + ": 'model' is not a state dict");
 
-  // Validate everything before touching the model: names, shapes, dtypes.
+  // Validate everything before touching the model: names and shapes (values are converted to
+  // the model's dtype on copy).
   c10::Dict<std::string, torch::Tensor> weights;
   for (const auto& kv : model_iv.toGenericDict()) {
     if (!kv.key().isString() || !kv.value().isTensor()) {
@@ -303,6 +312,49 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
     out.state.model_name = require(dict, "model_name", path).toStringRef();
   }
 
+  // Build the optimizer states and check the RNG state first: nothing is modified until the
+  // whole file has been validated.
+  std::vector<std::pair<void*, std::unique_ptr<torch::optim::OptimizerParamState>>> states;
+  torch::Tensor cpu_rng;
+  if (full && optimizer) {
+    const auto& ps = optimizer->param_groups().at(0).params();
+    for (const auto& kv : opt_state) {
+      const int64_t i = kv.key().toInt();
+      if (i < 0 || size_t(i) >= ps.size()) {
+        throw CheckpointError(path + ": optimizer state for an unknown parameter");
+      }
+      auto e = kv.value().toGenericDict();
+      const auto& p = ps[size_t(i)];
+      auto state_tensor = [&](const char* name) {
+        auto t = e.at(name).toTensor();
+        if (!t.sizes().equals(p.sizes())) {
+          throw CheckpointError(path + ": optimizer state '" + name + "' of parameter " +
+                                std::to_string(i) + " has the wrong shape");
+        }
+        return t.to(p.device(), p.scalar_type()).contiguous(p.suggest_memory_format());
+      };
+      if (optimizer_kind == "adam") {
+        auto st = std::make_unique<torch::optim::AdamParamState>();
+        st->step(e.at("step").toInt());
+        st->exp_avg(state_tensor("exp_avg"));
+        st->exp_avg_sq(state_tensor("exp_avg_sq"));
+        states.emplace_back(p.unsafeGetTensorImpl(), std::move(st));
+      } else {
+        auto st = std::make_unique<torch::optim::SGDParamState>();
+        st->momentum_buffer(state_tensor("momentum_buffer"));
+        states.emplace_back(p.unsafeGetTensorImpl(), std::move(st));
+      }
+    }
+    if (dict.contains("rng")) {
+      auto rng = dict.at("rng").toGenericDict();
+      if (rng.contains("torch_cpu")) {
+        cpu_rng = rng.at("torch_cpu").toTensor();
+        auto probe = at::detail::createCPUGenerator();
+        probe.set_state(cpu_rng);  // throws on a malformed state, before anything is changed
+      }
+    }
+  }
+
   torch::NoGradGuard no_grad;
   auto params = model.named_parameters();
   auto buffers = model.named_buffers();
@@ -311,39 +363,10 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
     if (!target) target = buffers.find(kv.key());
     target->copy_(kv.value());  // onto the device (and memory format) the tensor lives in
   }
-
-  if (full && optimizer) {
-    const auto& ps = optimizer->param_groups().at(0).params();
-    for (const auto& kv : opt_state) {
-      const int64_t i = kv.key().toInt();
-      if (i < 0 || size_t(i) >= ps.size()) throw CheckpointError(path + ": optimizer state for an unknown parameter");
-      auto e = kv.value().toGenericDict();
-      const auto& p = ps[size_t(i)];
-      for (const auto& entry : e) {
-        if (entry.value().isTensor() && !entry.value().toTensor().sizes().equals(p.sizes())) {
-          throw CheckpointError(path + ": optimizer state '" + entry.key().toStringRef() +
-                                "' of parameter " + std::to_string(i) + " has the wrong shape");
-        }
-      }
-      if (optimizer_kind == "adam") {
-        auto s = std::make_unique<torch::optim::AdamParamState>();
-        s->step(e.at("step").toInt());
-        s->exp_avg(e.at("exp_avg").toTensor().to(p.device(), p.scalar_type()).contiguous(p.suggest_memory_format()));
-        s->exp_avg_sq(e.at("exp_avg_sq").toTensor().to(p.device(), p.scalar_type()).contiguous(p.suggest_memory_format()));
-        optimizer->state()[p.unsafeGetTensorImpl()] = std::move(s);
-      } else {
-        auto s = std::make_unique<torch::optim::SGDParamState>();
-        s->momentum_buffer(e.at("momentum_buffer").toTensor().to(p.device(), p.scalar_type()).contiguous(p.suggest_memory_format()));
-        optimizer->state()[p.unsafeGetTensorImpl()] = std::move(s);
-      }
-    }
-    if (dict.contains("rng")) {
-      auto rng = dict.at("rng").toGenericDict();
-      if (rng.contains("torch_cpu")) {
-        auto gen = at::detail::getDefaultCPUGenerator();  // shares the default generator
-        gen.set_state(rng.at("torch_cpu").toTensor());
-      }
-    }
+  for (auto& [key, st] : states) optimizer->state()[key] = std::move(st);
+  if (cpu_rng.defined()) {
+    auto gen = at::detail::getDefaultCPUGenerator();  // shares the default generator
+    gen.set_state(cpu_rng);
   }
   return out;
 }

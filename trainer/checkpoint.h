@@ -5,7 +5,7 @@
 //   optimizer    {"kind": "adam"|"sgd", "state": {param index: {...}}} as in Python
 //   epoch        epochs completed; samples_done: samples of the next epoch already consumed
 //   step         optimizer steps completed; best_accuracy; world_size; config; model_name
-//   rng          {"torch_cpu": generator state, "torch_cuda": [per device]}
+//   rng          {"torch_cpu": generator state} (training draws no CUDA random numbers)
 //   checksum     FNV-1a over every tensor's bytes, verified on load (a flipped byte in tensor
 //                data is caught, not trained on)
 // Written atomically by rank 0 (temporary file, fsync, rename, fsync of the directory): a crash

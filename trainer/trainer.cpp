@@ -99,9 +99,10 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
       if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
     }
   }
-  const bool sync_bn = config.sync_bn == "on" || (config.sync_bn == "auto" && ctx.world_size > 1);
+  // Without a communicator (a world of one, no launcher) SyncBatchNorm is BatchNorm.
+  const bool sync_bn =
+      ctx.comm && (config.sync_bn == "on" || (config.sync_bn == "auto" && ctx.world_size > 1));
   if (sync_bn) {
-    TORCH_CHECK(ctx.comm, "Trainer: --sync-bn needs a communicator");
     model::set_batch_norm_sync(*s.net, std::make_shared<comm::SyncBatchNorm>(*ctx.comm));
   }
 
@@ -116,6 +117,11 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
   lo.channels_last = s.channels_last;
   lo.dtype = s.dtype;
   s.loader = std::make_unique<data::TrainLoader>(s.train, lo);
+  if (s.loader->steps_per_epoch() < config.accumulate) {
+    throw ConfigError("--accumulate " + std::to_string(config.accumulate) + " is more than the " +
+                      std::to_string(s.loader->steps_per_epoch()) +
+                      " batches of an epoch at this batch size and world size");
+  }
   if (s.test.size() > 0) {
     s.eval_set = std::make_unique<data::EvalSet>(s.test, ctx.device, s.dtype, s.channels_last);
   }
@@ -130,6 +136,13 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
   s.resume();  // every rank reads the checkpoint onto its own device
   if (ctx.world_size > 1) {
     TORCH_CHECK(ctx.comm, "Trainer: a world of ", ctx.world_size, " needs a communicator");
+    // Every rank must resume from the same place (a node-local or stale checkpoint folder would
+    // otherwise give ranks different loops).
+    const auto& p = s.position;
+    comm::require_same_on_all_ranks(
+        *ctx.comm, uint64_t(p.epoch) * 1000003ULL ^ uint64_t(p.samples_done) * 7919ULL ^
+                       uint64_t(p.step) * 104729ULL,
+        "the resume position (epoch, samples done, step) of --resume");
     comm::broadcast_model(*s.net, *ctx.comm);  // every replica starts from rank 0's weights
     comm::ReducerOptions ro;
     ro.bucket_mb = config.bucket_mb;
@@ -255,7 +268,12 @@ TrainSummary Trainer::run() {
   const int64_t global_batch = sampler.global_batch() * c.accumulate;
   const int64_t dataset_size = s.train.size();
   auto steps_in = [&](int64_t epoch) { return s.loader->steps_in_epoch(epoch) / c.accumulate; };
-  int64_t max_step = c.epochs * (sampler.steps_per_epoch() / c.accumulate);
+  // The last step: the rest of the current epoch, then whole epochs (at this world size and
+  // batch, which may differ from those of a resumed checkpoint), capped by --max-steps.
+  const auto& start = s.position;
+  int64_t max_step = start.epoch >= c.epochs ? start.step
+                     : start.step + steps_in(start.epoch) +
+                           (c.epochs - start.epoch - 1) * (sampler.steps_per_epoch() / c.accumulate);
   if (c.max_steps > 0) max_step = std::min(max_step, c.max_steps);
 
   if (rank0) {
@@ -394,6 +412,12 @@ TrainSummary Trainer::run() {
       lr = s.schedule.lr_at(pos.epoch + double(pos.samples_done) / dataset_size);
       set_lr(*s.optimizer, lr);
       s.optimizer->zero_grad();
+      // With --skip-nonfinite a skipped step must not leave its BatchNorm statistics behind
+      // either: keep a copy of the buffers until the step is agreed.
+      std::vector<torch::Tensor> buffers_before;
+      if (c.skip_nonfinite) {
+        for (const auto& b : s.net->buffers()) buffers_before.push_back(b.clone());
+      }
       data::Batch batch;
       torch::Tensor loss;
       for (int64_t micro = 0; micro < c.accumulate; ++micro) {
@@ -434,6 +458,9 @@ TrainSummary Trainer::run() {
       auto flags = s.agree(torch::tensor({int64_t(want_stop), int64_t(bad)}, torch::kInt64));
       stop = flags[0].item<int64_t>() > 0;
       if (flags[1].item<int64_t>() > 0) {
+        torch::NoGradGuard no_grad;
+        auto buffers = s.net->buffers();
+        for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(buffers_before[i]);
         ++summary.skipped_steps;
         if (rank0) spdlog::warn("step {}: non-finite loss on {} rank(s), update skipped ({} so far)",
                                 pos.step + 1, flags[1].item<int64_t>(), summary.skipped_steps);

@@ -92,6 +92,7 @@ TEST(CliBinary, BadInputExitsWithCode2AndOneLine) {
       {"--data /nonexistent", "no such directory"},
       {"--data " + dir.path().string(), "data_batch_1.bin"},
       {"--device cuda --synthetic 100", "no CUDA GPU"},
+      {"--synthetic 100 --batch-size 30 --accumulate 4", "--accumulate 4 is more than the 3 batches"},
   };
   for (const auto& [args, needle] : cases) {
     auto r = test_util::run_command("cd " + dir.path().string() + " && env -u CIFAR10_DIR " +
@@ -118,6 +119,10 @@ TEST(CliBinary, SrunWithoutMpiIsRefused) {
                                     test_util::dist_train_binary() +
                                     " --synthetic 200 --batch-size 20 --max-steps 2 --eval-every 0");
   EXPECT_EQ(one.exit_code, 0) << one.output;
+  // --sync-bn in a world of one without a launcher is plain BatchNorm, not an error.
+  auto sync = test_util::run_command("cd " + d.path().string() + " && " + test_util::dist_train_binary() +
+                                     " --synthetic 200 --batch-size 20 --max-steps 2 --eval-every 0 --sync-bn");
+  EXPECT_EQ(sync.exit_code, 0) << sync.output;
 }
 
 TEST(CliBinary, HelpExitsZero) {

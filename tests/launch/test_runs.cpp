@@ -111,6 +111,21 @@ TEST(Runs, ResumeOnAnotherWorldSizeReshardsTheRestOfTheEpoch) {
   EXPECT_EQ(loaded.state.world_size, 1);
 }
 
+TEST(Runs, ResumeOnMoreRanksTrainsTheRemainingEpochs) {
+  TempDir d;
+  // 1 rank x 20: 30 steps per epoch; stop at step 45 (mid-epoch 2) and go on with 2 ranks x 20
+  // (15 steps per epoch): the rest of epoch 2 (300 samples: 7 steps) and all of epoch 3 (15).
+  auto one = test_util::run_command(binary() + kCommon + " --max-steps 45" + dirs(d, "a"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  auto two = test_util::run_command("DT_FAULT_INJECT= " + mpirun(2) + binary() + kCommon +
+                                    " --resume auto" + dirs(d, "a"));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  auto m = model::make_resnet("resnet14");
+  auto loaded = trainer::load_checkpoint(d / "a/last.pt", *m, nullptr, "adam");
+  EXPECT_EQ(loaded.state.step, 45 + 7 + 15) << two.output;
+  EXPECT_EQ(loaded.state.epoch, 3);
+}
+
 TEST(Runs, StalledRankTripsTheCommTimeout) {
   TempDir d;
   test_util::CommandResult r;
