@@ -8,7 +8,7 @@
 namespace dt::comm {
 
 Communicator::Communicator(const World& world, std::chrono::milliseconds timeout, int cuda_device)
-    : world_(world), timeout_(timeout) {
+    : world_(world) {
   if (!world.mpi) return;  // a world of one without a launcher communicates with nobody
   mpi_ = std::make_unique<MpiBackend>(world.rank, timeout);
 #if DT_HAVE_CUDA

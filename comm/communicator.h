@@ -24,8 +24,6 @@ class Communicator {
   int rank() const { return world_.rank; }
   int world_size() const { return world_.size; }
   int local_rank() const { return world_.local_rank; }
-  const World& world() const { return world_; }
-  std::chrono::milliseconds timeout() const { return timeout_; }
 
   std::shared_ptr<Work> all_reduce_async(const torch::Tensor& tensor, ReduceOp op = ReduceOp::Sum);
   std::shared_ptr<Work> broadcast_async(const torch::Tensor& tensor, int root = 0);
@@ -52,7 +50,6 @@ class Communicator {
  private:
   Backend& backend_for(const torch::Tensor& tensor);
   World world_;
-  std::chrono::milliseconds timeout_;
   std::unique_ptr<Backend> mpi_, nccl_;
   int64_t issued_ = 0;
   Observer observer_;

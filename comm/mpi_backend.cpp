@@ -19,9 +19,9 @@ MPI_Op mpi_op(ReduceOp op) {
 
 class MpiWork : public Work {
  public:
-  MpiWork(std::string what, std::vector<torch::Tensor> keep_alive, int rank,
+  MpiWork(std::string what, std::vector<torch::Tensor> keep_alive,
           std::chrono::milliseconds timeout)
-      : what_(std::move(what)), keep_alive_(std::move(keep_alive)), rank_(rank),
+      : what_(std::move(what)), keep_alive_(std::move(keep_alive)),
         deadline_(Clock::now() + timeout), timeout_(timeout) {}
   ~MpiWork() override {
     // A request still pending here means the job is failing (a timeout unwound the stack): MPI
@@ -64,7 +64,6 @@ class MpiWork : public Work {
  private:
   std::string what_;
   std::vector<torch::Tensor> keep_alive_;
-  int rank_;
   Clock::time_point deadline_;
   std::chrono::milliseconds timeout_;
   MPI_Request request_ = MPI_REQUEST_NULL;
@@ -119,7 +118,7 @@ MpiBackend::~MpiBackend() {
 std::shared_ptr<Work> MpiBackend::all_reduce(const torch::Tensor& t, ReduceOp op) {
   require_cpu_contiguous(t, "all_reduce");
   auto w = std::make_shared<MpiWork>(describe("all_reduce", sequence_++, t),
-                                     std::vector<torch::Tensor>{t}, rank_, timeout_);
+                                     std::vector<torch::Tensor>{t}, timeout_);
   DT_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), int(t.numel()), mpi_datatype(t),
                               mpi_op(op), comm_, w->request()));
   return w;
@@ -128,7 +127,7 @@ std::shared_ptr<Work> MpiBackend::all_reduce(const torch::Tensor& t, ReduceOp op
 std::shared_ptr<Work> MpiBackend::broadcast(const torch::Tensor& t, int root) {
   require_cpu_contiguous(t, "broadcast");
   auto w = std::make_shared<MpiWork>(describe("broadcast", sequence_++, t),
-                                     std::vector<torch::Tensor>{t}, rank_, timeout_);
+                                     std::vector<torch::Tensor>{t}, timeout_);
   DT_MPI_CHECK(MPI_Ibcast(t.data_ptr(), int(t.numel()), mpi_datatype(t), root, comm_,
                           w->request()));
   return w;
@@ -139,7 +138,7 @@ std::shared_ptr<Work> MpiBackend::all_gather(const torch::Tensor& output,
   require_cpu_contiguous(output, "all_gather");
   require_cpu_contiguous(input, "all_gather");
   auto w = std::make_shared<MpiWork>(describe("all_gather", sequence_++, input),
-                                     std::vector<torch::Tensor>{output, input}, rank_, timeout_);
+                                     std::vector<torch::Tensor>{output, input}, timeout_);
   DT_MPI_CHECK(MPI_Iallgather(input.data_ptr(), int(input.numel()), mpi_datatype(input),
                               output.data_ptr(), int(input.numel()), mpi_datatype(output), comm_,
                               w->request()));

@@ -9,15 +9,10 @@ torch::Tensor BatchNormImpl::forward(const torch::Tensor& x) {
                         options.momentum().value_or(0.1), options.eps());
 }
 
-int set_batch_norm_sync(torch::nn::Module& module, const std::shared_ptr<StatsSync>& sync) {
-  int count = 0;
+void set_batch_norm_sync(torch::nn::Module& module, const std::shared_ptr<StatsSync>& sync) {
   for (auto& m : module.modules(/*include_self=*/true)) {
-    if (auto* bn = dynamic_cast<BatchNormImpl*>(m.get())) {
-      bn->set_sync(sync);
-      ++count;
-    }
+    if (auto* bn = dynamic_cast<BatchNormImpl*>(m.get())) bn->set_sync(sync);
   }
-  return count;
 }
 
 int synced_batch_norm_count(torch::nn::Module& module) {

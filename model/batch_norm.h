@@ -32,8 +32,8 @@ class BatchNormImpl : public torch::nn::BatchNorm2dImpl {
 };
 TORCH_MODULE(BatchNorm);
 
-// Sets (or clears, with nullptr) the StatsSync of every BatchNorm in `module`; returns how many.
-int set_batch_norm_sync(torch::nn::Module& module, const std::shared_ptr<StatsSync>& sync);
+// Sets (or clears, with nullptr) the StatsSync of every BatchNorm in `module`.
+void set_batch_norm_sync(torch::nn::Module& module, const std::shared_ptr<StatsSync>& sync);
 
 // How many BatchNorms in `module` have a StatsSync set.
 int synced_batch_norm_count(torch::nn::Module& module);
