@@ -1,9 +1,11 @@
 # FindNCCL: locates nccl.h and libnccl (NCCL_ROOT, then the CUDA toolkit, then system paths).
+# NCCL_ROOT may be the nvidia/nccl folder of the nvidia-nccl-cu13 Python package, which ships only
+# the versioned libnccl.so.2.
 # Defines NCCL_FOUND, NCCL_VERSION and the imported target NCCL::NCCL.
 find_path(NCCL_INCLUDE_DIR nccl.h
   HINTS ${NCCL_ROOT} $ENV{NCCL_ROOT} ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda
   PATH_SUFFIXES include)
-find_library(NCCL_LIBRARY NAMES nccl
+find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2 NAMES_PER_DIR
   HINTS ${NCCL_ROOT} $ENV{NCCL_ROOT} ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda
   PATH_SUFFIXES lib lib64 lib/x86_64-linux-gnu)
 if(NCCL_INCLUDE_DIR AND EXISTS "${NCCL_INCLUDE_DIR}/nccl.h")

@@ -14,13 +14,19 @@ TrainLoader::TrainLoader(const Dataset& train, const LoaderOptions& options)
   geometry_ = geometry_for(options.augment, source.size(2), /*train=*/true);
   source_ = source.to(options.device).contiguous();
   labels_ = train.labels.to(options.device);
-  // Prefetch only pays on CPU, where the other core builds the next batch; on CUDA the kernel is
-  // already asynchronous.
-  options_.prefetch = options.prefetch && options.device.is_cpu();
+  // CPU: another core builds the next batch. CUDA: the host only queues work, so no thread is
+  // needed; a side stream lets the gather and augmentation overlap the step's own kernels.
+  if (options_.prefetch && options.device.is_cuda()) {
+    side_stream_ = std::make_unique<SideStream>(options.device);
+  }
 }
 
-TrainLoader::~TrainLoader() {
+TrainLoader::~TrainLoader() { drop_prefetch(); }
+
+void TrainLoader::drop_prefetch() {
   if (prefetched_.valid()) prefetched_.wait();
+  prefetched_ = {};
+  pending_.reset();  // its memory is reused on the side stream only, after the queued work
 }
 
 Batch TrainLoader::make(int64_t epoch, int64_t step) const {
@@ -28,7 +34,10 @@ Batch TrainLoader::make(int64_t epoch, int64_t step) const {
   b.epoch = epoch;
   b.step = step;
   b.indices = sampler_.indices(epoch, step);
-  auto dev_idx = b.indices.to(options_.device);
+  // Pinned, so that the host-to-device copy is queued on the current stream without a host wait.
+  auto dev_idx = options_.device.is_cuda()
+                     ? b.indices.pin_memory().to(options_.device, /*non_blocking=*/true)
+                     : b.indices;
   b.images = augment_batch(source_, dev_idx, geometry_, options_.augment.normalize,
                            options_.shard.seed, epoch, options_.dtype, options_.channels_last);
   b.labels = labels_.index_select(0, dev_idx);
@@ -38,12 +47,20 @@ Batch TrainLoader::make(int64_t epoch, int64_t step) const {
 void TrainLoader::schedule_prefetch() {
   if (!options_.prefetch) return;
   const int64_t e = epoch_, s = step_;
-  prefetched_ = std::async(std::launch::async, [this, e, s] { return make(e, s); });
+  if (side_stream_) {
+    pending_ = side_stream_->produce([this, e, s] { return make(e, s); });
+  } else {
+    prefetched_ = std::async(std::launch::async, [this, e, s] { return make(e, s); });
+  }
 }
 
 Batch TrainLoader::next() {
   Batch b;
-  if (prefetched_.valid()) {
+  if (pending_) {
+    b = std::move(*pending_);
+    pending_.reset();
+    side_stream_->consume(b);
+  } else if (prefetched_.valid()) {
     b = prefetched_.get();
   } else {
     b = make(epoch_, step_);
@@ -57,15 +74,13 @@ Batch TrainLoader::next() {
 }
 
 void TrainLoader::seek(int64_t epoch, int64_t step) {
-  if (prefetched_.valid()) prefetched_.wait();
-  prefetched_ = {};
+  drop_prefetch();
   epoch_ = epoch;
   step_ = step;
 }
 
 void TrainLoader::resume_at(int64_t epoch, int64_t samples_done) {
-  if (prefetched_.valid()) prefetched_.wait();
-  prefetched_ = {};
+  drop_prefetch();
   sampler_.resume_at(epoch, samples_done);
   epoch_ = epoch;
   step_ = 0;

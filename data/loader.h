@@ -1,14 +1,18 @@
 // The training loader: the whole training set resident on the training device (uint8), a sharded
 // sampler, and augmentation on that device. Epochs advance by themselves; the next batch is
-// prepared while the current step runs (a background thread on CPU) without changing any result,
-// since every draw depends only on (seed, epoch, sample index).
+// prepared while the current step runs (a background thread on CPU, a side stream on CUDA: see
+// data/side_stream.h) without changing any result, since every draw depends only on (seed, epoch,
+// sample index).
 #pragma once
 #include <torch/torch.h>
 #include <future>
 #include <memory>
+#include <optional>
 #include "data/augment.h"
+#include "data/batch.h"
 #include "data/dataset.h"
 #include "data/sampler.h"
+#include "data/side_stream.h"
 
 namespace dt::data {
 
@@ -19,13 +23,6 @@ struct LoaderOptions {
   torch::ScalarType dtype = torch::kFloat32;
   bool channels_last = true;
   bool prefetch = true;
-};
-
-struct Batch {
-  torch::Tensor images;  // [B, 3, 32, 32], dtype/format per LoaderOptions
-  torch::Tensor labels;  // int64 [B]
-  torch::Tensor indices; // the dataset rows, int64 [B] on CPU
-  int64_t epoch = 0, step = 0;
 };
 
 class TrainLoader {
@@ -50,12 +47,15 @@ class TrainLoader {
 
  private:
   void schedule_prefetch();
+  void drop_prefetch();
   LoaderOptions options_;
   ShardedSampler sampler_;
   AugmentGeometry geometry_;
   torch::Tensor source_, labels_;  // on the training device
   int64_t epoch_ = 0, step_ = 0;
-  std::future<Batch> prefetched_;
+  std::future<Batch> prefetched_;             // CPU: built by a background thread
+  std::unique_ptr<SideStream> side_stream_;   // CUDA: built on a side stream
+  std::optional<Batch> pending_;              // CUDA: queued on the side stream
 };
 
 // Evaluation batches of a whole split: no augmentation, only normalisation.

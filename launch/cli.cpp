@@ -142,7 +142,8 @@ CliResult parse_cli(int argc, const char* const* argv) {
   f.value("Execution", "max-steps", &Config::max_steps, "stop after N steps (0: no limit)");
   f.value("Execution", "channels-last", &Config::channels_last, "NHWC memory format: auto|on|off");
   f.value("Execution", "precision", &Config::precision,
-          "parameter and activation dtype: fp32|fp64 (fp64 for verification)");
+          "fp32 | bf16 (autocast: bf16 convolutions and linear layers; fp32 weights, gradients, "
+          "optimizer state and BatchNorm statistics) | fp64 (verification)");
   f.value("Execution", "eval-batch", &Config::eval_batch, "evaluation batch size");
   f.value("Execution", "eval-every", &Config::eval_every,
           "evaluate the test set every N epochs (0: never)");
@@ -178,6 +179,8 @@ CliResult parse_cli(int argc, const char* const* argv) {
           "ranks every N steps and at every checkpoint (0: off)");
   f.enable("Execution", "deterministic", &Config::deterministic,
            "deterministic algorithms (cuDNN included): same seed and world size, same bits");
+  f.disable("Execution", "no-cudnn-benchmark", &Config::cudnn_benchmark,
+            "do not autotune cuDNN convolution algorithms (always off with --deterministic)");
   f.enable("Execution", "skip-nonfinite", &Config::skip_nonfinite,
            "skip (and count) updates whose loss is NaN/Inf instead of stopping the run");
   options.add_options("Help")("h,help", "print this help and exit");

@@ -17,6 +17,7 @@
 #include "data/synthetic.h"
 #include "launch/cli.h"
 #include "launch/device.h"
+#include "launch/kernels.h"
 #include "launch/signals.h"
 #include "trainer/errors.h"
 #include "trainer/replica_check.h"
@@ -51,13 +52,7 @@ int run(dt::comm::World& world, int argc, char** argv) {
   const std::string source = launch::resolve_data_source(cli, kSyntheticDefault);
   auto& config = cli.config;
   if (config.threads > 0) torch::set_num_threads(int(config.threads));
-  if (config.deterministic) {
-    // Deterministic kernels and no autotuning; the gradient reduction order is already fixed
-    // (buckets launched in index order) and every random draw is seeded.
-    at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/false);
-    at::globalContext().setDeterministicCuDNN(true);
-    at::globalContext().setBenchmarkCuDNN(false);
-  }
+  launch::configure_kernels(config);
 
   trainer::RunContext ctx;
   ctx.rank = world.rank;

@@ -41,8 +41,8 @@ void validate(const Config& c) {
   require(one_of(c.channels_last, {"auto", "on", "off"}),
           "--channels-last must be auto, on or off, got '" + c.channels_last + "'");
   require(one_of(c.sync_bn, {"auto", "on", "off"}), "--sync-bn and --no-sync-bn exclude each other (got " + c.sync_bn + ")");
-  require(one_of(c.precision, {"fp32", "fp64"}),
-          "--precision must be fp32 or fp64, got '" + c.precision + "'");
+  require(one_of(c.precision, {"fp32", "bf16", "fp64"}),
+          "--precision must be fp32, bf16 or fp64, got '" + c.precision + "'");
   require(c.threads >= 0, "--threads must be >= 0");
   require(c.max_steps >= 0, "--max-steps must be >= 0");
   require(c.synthetic >= 0, "--synthetic must be >= 0");
@@ -106,7 +106,8 @@ std::string to_string(const Config& c) {
     << "skip_nonfinite = " << c.skip_nonfinite << "\n"
     << "trace = " << c.trace << "\n"
     << "verify_every = " << c.verify_every << "\n"
-    << "deterministic = " << c.deterministic << "\n";
+    << "deterministic = " << c.deterministic << "\n"
+    << "cudnn_benchmark = " << c.cudnn_benchmark << "\n";
   return o.str();
 }
 

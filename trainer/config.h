@@ -36,7 +36,7 @@ struct Config {
   int64_t threads = 0;        // 0: LibTorch's default
   int64_t max_steps = 0;      // 0: no limit
   std::string channels_last = "auto";
-  std::string precision = "fp32";  // fp32 | fp64 (fp64: verification runs)
+  std::string precision = "fp32";  // fp32 | bf16 (autocast, fp32 master weights) | fp64 (verification)
   int64_t eval_batch = 1000;
   int64_t eval_every = 1;  // epochs between evaluations; 0: never
 
@@ -59,7 +59,8 @@ struct Config {
   bool skip_nonfinite = false;
   std::string trace;                    // Chrome trace JSON path ("" : none)
   int64_t verify_every = 500;           // replica-consistency check every N steps (0: off)
-  bool deterministic = false;           // deterministic kernels (cuDNN), fixed reduction order          // skip updates whose loss is NaN/Inf instead of stopping
+  bool deterministic = false;           // deterministic kernels (cuDNN), fixed reduction order
+  bool cudnn_benchmark = true;          // cuDNN autotuning (off under --deterministic)
 };
 
 // Throws ConfigError (one line) for any out-of-range or inconsistent value.

@@ -14,6 +14,7 @@
 #include "trainer/fault_injection.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/metrics.h"
+#include "trainer/mixed_precision.h"
 #include "trainer/optimizer.h"
 #include "trainer/progress.h"
 #include "trainer/replica_check.h"
@@ -51,13 +52,23 @@ struct Trainer::State {
   LrSchedule schedule;
   FaultInjection fault;
   bool channels_last = true;
-  torch::ScalarType dtype = torch::kFloat32;
+  torch::ScalarType dtype = torch::kFloat32;  // parameters, inputs and logits
+  bool bf16_autocast = false;                 // --precision bf16
   TrainingState position;  // where training stands (resumed or fresh)
 
   bool rank0() const { return ctx.rank == 0; }
   bool distributed() const { return ctx.comm && ctx.world_size > 1; }
   std::string path(const std::string& file) const {
     return (std::filesystem::path(config.checkpoint_dir) / file).string();
+  }
+  // The model's output in `dtype` (fp32 logits from a bf16 forward under --precision bf16).
+  torch::Tensor logits(const torch::Tensor& images) {
+    torch::Tensor out;
+    {
+      MixedPrecision scope(ctx.device, bf16_autocast);
+      out = net->forward(images);
+    }
+    return out.to(dtype);
   }
   void resume();
   void save(const std::string& file);
@@ -92,6 +103,7 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
   torch::manual_seed(config.seed);  // identical initial weights on every rank
   s.net = model::make_resnet(config.model);
   s.dtype = config.precision == "fp64" ? torch::kFloat64 : torch::kFloat32;
+  s.bf16_autocast = config.precision == "bf16";
   s.net->to(ctx.device, s.dtype);
   if (s.channels_last) {
     torch::NoGradGuard no_grad;
@@ -233,7 +245,7 @@ torch::Tensor Trainer::State::global_mean(const torch::Tensor& value) {
 }
 
 EvalResult Trainer::State::evaluate() {
-  auto forward = [&](const torch::Tensor& x) { return net->forward(x); };
+  auto forward = [&](const torch::Tensor& x) { return logits(x); };
   const int64_t n = eval_set ? eval_set->size() : 0;
   // rank0: rank 0 evaluates everything while the others wait in the broadcast below (with the
   // deadline). distributed: each rank evaluates a contiguous shard; the sums are reduced.
@@ -429,7 +441,7 @@ TrainSummary Trainer::run() {
         torch::Tensor micro_loss;
         {
           auto t = timer.time(Phase::Forward);
-          micro_loss = torch::nn::functional::cross_entropy(s.net->forward(batch.images),
+          micro_loss = torch::nn::functional::cross_entropy(s.logits(batch.images),
                                                             batch.labels, ce_options);
           if (s.fault.fires(s.ctx.rank, pos.step) && s.fault.action == "nan") {
             micro_loss = micro_loss * std::nan("");

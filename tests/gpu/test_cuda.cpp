@@ -5,11 +5,14 @@
 #include "comm/reducer.h"
 #include "comm/sync_batch_norm.h"
 #include "data/augment.h"
+#include "data/loader.h"
 #include "data/synthetic.h"
 #include "model/batch_norm.h"
 #include "model/resnet.h"
 #include "tests/comm/mpi_test_env.h"
+#include "launch/kernels.h"
 #include "tests/test_util.h"
+#include "trainer/mixed_precision.h"
 #include "trainer/trainer.h"
 
 using namespace dt;
@@ -103,4 +106,133 @@ TEST(Cuda, ShortTrainingRunLearns) {
   trainer::Trainer t(c, ctx, data::make_synthetic(2000, 0), data::make_synthetic(500, 1));
   auto s = t.run();
   EXPECT_GT(s.last_eval.accuracy, 0.5);
+}
+
+TEST(Cuda, SideStreamPrefetchChangesNoBatch) {
+  DT_REQUIRE_GPU();
+  auto train = data::make_synthetic(700, 5);
+  data::LoaderOptions o;
+  o.augment.mode = data::AugmentMode::Standard;
+  o.shard.batch_per_rank = 64;
+  o.shard.seed = 9;
+  o.device = torch::Device(torch::kCUDA, 0);
+  auto with = o, without = o;
+  without.prefetch = false;
+  data::TrainLoader a(train, with), b(train, without);
+  // Two epochs and a bit, with work queued on the training stream between batches so that the
+  // side stream's copies and kernels really run alongside it.
+  auto busy = torch::randn({2048, 2048}, torch::kCUDA);
+  for (int i = 0; i < 2 * a.steps_per_epoch() + 3; ++i) {
+    auto x = a.next(), y = b.next();
+    for (int k = 0; k < 3; ++k) busy = torch::tanh(busy.mm(busy) * 1e-3);
+    ASSERT_EQ(x.epoch, y.epoch);
+    ASSERT_EQ(x.step, y.step);
+    EXPECT_TRUE(torch::equal(x.images, y.images)) << "step " << i;
+    EXPECT_TRUE(torch::equal(x.labels, y.labels)) << "step " << i;
+  }
+  // Repositioning drops the queued batch and prefetches from the new place.
+  a.seek(1, 2);
+  b.seek(1, 2);
+  EXPECT_TRUE(torch::equal(a.next().images, b.next().images));
+}
+
+TEST(Cuda, Bf16AutocastKeepsFp32MasterStateAndTracksFp64) {
+  DT_REQUIRE_GPU();
+  torch::manual_seed(11);
+  auto net = model::make_resnet("resnet14");
+  torch::manual_seed(11);
+  auto ref = model::make_resnet("resnet14");
+  net->to(torch::kCUDA);
+  ref->to(torch::kCUDA, torch::kFloat64);
+  auto x = torch::randn({64, 3, 32, 32}, torch::kCUDA).contiguous(at::MemoryFormat::ChannelsLast);
+  auto y = torch::randint(0, 10, {64}, torch::TensorOptions().dtype(torch::kInt64).device(torch::kCUDA));
+  torch::Tensor logits;
+  {
+    trainer::MixedPrecision scope(torch::Device(torch::kCUDA, 0), true);
+    logits = net->forward(x);
+  }
+  EXPECT_EQ(logits.scalar_type(), torch::kBFloat16);
+  torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y).backward();
+  auto ref_logits = ref->forward(x.to(torch::kFloat64));
+  torch::nn::functional::cross_entropy(ref_logits, y).backward();
+  EXPECT_LT(rel_err(logits, ref_logits), 5e-2);
+  EXPECT_GT(rel_err(logits, ref_logits), 1e-4) << "no bf16 rounding seen: autocast not in effect";
+  std::vector<torch::Tensor> g, g_ref;
+  for (auto& p : net->parameters()) {
+    EXPECT_EQ(p.scalar_type(), torch::kFloat32);
+    EXPECT_EQ(p.grad().scalar_type(), torch::kFloat32);
+    g.push_back(p.grad().flatten());
+  }
+  for (auto& p : ref->parameters()) g_ref.push_back(p.grad().flatten());
+  // PyTorch's own bf16 autocast is ~0.2 from fp64 on such a batch (BatchNorm's backward cancels
+  // most of each gradient); see tests/trainer/test_mixed_precision.cpp.
+  EXPECT_LT(rel_err(torch::cat(g), torch::cat(g_ref)), 0.35);
+  for (auto& b : net->named_buffers()) {
+    if (b.key().find("running_") != std::string::npos) {
+      EXPECT_EQ(b.value().scalar_type(), torch::kFloat32) << b.key();
+    }
+  }
+}
+
+TEST(Cuda, SyncBatchNormBf16ActivationsFp32Statistics) {
+  DT_REQUIRE_GPU();
+  auto& comm = communicator();
+  auto x = (torch::randn({32, 8, 6, 6}, torch::kCUDA) * 2 + 0.5).to(torch::kBFloat16);
+  auto g = torch::randn_like(x);
+  torch::nn::BatchNorm2d ref{torch::nn::BatchNorm2dOptions(8)};
+  model::BatchNorm mine(8);
+  ref->to(torch::kCUDA);
+  mine->to(torch::kCUDA);
+  mine->set_sync(std::make_shared<comm::SyncBatchNorm>(comm));
+  auto xr = x.clone().requires_grad_(true), xm = x.clone().requires_grad_(true);
+  auto yr = ref->forward(xr), ym = mine->forward(xm);
+  (yr * g).sum().backward();
+  (ym * g).sum().backward();
+  EXPECT_EQ(ym.scalar_type(), torch::kBFloat16);
+  EXPECT_LE(rel_err(ym, yr), 1e-2);
+  EXPECT_LE(rel_err(xm.grad(), xr.grad()), 1e-2);
+  EXPECT_LE(rel_err(mine->weight.grad(), ref->weight.grad()), 1e-2);
+  EXPECT_EQ(mine->running_var.scalar_type(), torch::kFloat32);
+  EXPECT_LE(rel_err(mine->running_mean, ref->running_mean), 1e-5);
+  EXPECT_LE(rel_err(mine->running_var, ref->running_var), 1e-5);
+}
+
+TEST(Cuda, Bf16TrainingRunLearns) {
+  DT_REQUIRE_GPU();
+  test_util::TempDir dir;
+  auto c = test_util::synthetic_config(dir, 2000, 2, 64);
+  c.precision = "bf16";
+  trainer::RunContext ctx;
+  ctx.device = torch::Device(torch::kCUDA, 0);
+  ctx.comm = &communicator();
+  trainer::Trainer t(c, ctx, data::make_synthetic(2000, 0), data::make_synthetic(500, 1));
+  EXPECT_GT(t.run().last_eval.accuracy, 0.5);
+}
+
+// The GPU variant of the determinism test: same seed, --deterministic, two runs on the GPU give
+// bit-identical parameters and buffers (cuDNN's deterministic algorithms, no autotuning).
+TEST(Cuda, DeterministicRunsAreBitIdentical) {
+  DT_REQUIRE_GPU();
+  test_util::TempDir dir;
+  auto c = test_util::synthetic_config(dir, 3000, 1, 128);
+  c.deterministic = true;
+  c.max_steps = 20;
+  launch::configure_kernels(c);
+  std::vector<torch::Tensor> first;
+  for (int run = 0; run < 2; ++run) {
+    trainer::RunContext ctx;
+    ctx.device = torch::Device(torch::kCUDA, 0);
+    trainer::Trainer t(c, ctx, data::make_synthetic(3000, 0), data::make_synthetic(500, 1));
+    t.run();
+    std::vector<torch::Tensor> state;
+    for (auto& p : t.model().parameters()) state.push_back(p.detach().cpu());
+    for (auto& b : t.model().buffers()) state.push_back(b.detach().cpu());
+    if (run == 0) {
+      first = state;
+      continue;
+    }
+    for (size_t i = 0; i < state.size(); ++i) EXPECT_TRUE(torch::equal(first[i], state[i])) << i;
+  }
+  trainer::Config defaults;
+  launch::configure_kernels(defaults);
 }

@@ -37,13 +37,17 @@ TEST(Cli, DefaultsAreTheSeedRecipe) {
 
 TEST(Cli, ParsesValues) {
   auto c = parse({"--model", "resnet20", "--lr", "0.1", "--optimizer", "sgd", "--nesterov",
-                  "--batch-size", "128", "--no-overlap", "--seed", "7"}).config;
+                  "--batch-size", "128", "--no-overlap", "--seed", "7", "--precision", "bf16",
+                  "--no-cudnn-benchmark"}).config;
   EXPECT_EQ(c.model, "resnet20");
   EXPECT_DOUBLE_EQ(c.lr, 0.1);
   EXPECT_TRUE(c.nesterov);
   EXPECT_EQ(c.batch_size, 128);
   EXPECT_FALSE(c.overlap);
   EXPECT_EQ(c.seed, 7u);
+  EXPECT_EQ(c.precision, "bf16");
+  EXPECT_FALSE(c.cudnn_benchmark);
+  EXPECT_TRUE(parse({}).config.cudnn_benchmark);
 }
 
 TEST(Cli, RejectsBadValuesWithOneLine) {
@@ -55,6 +59,7 @@ TEST(Cli, RejectsBadValuesWithOneLine) {
       {{"--lr", "fast"}, "lr"},                  {{"--no-such-flag"}, "no-such-flag"},
       {{"stray"}, "stray"},                      {{"--lr-schedule", "exp"}, "--lr-schedule"},
       {{"--nesterov"}, "--nesterov"},            {{"--accumulate", "0"}, "--accumulate"},
+      {{"--precision", "fp16"}, "--precision must be fp32, bf16 or fp64"},
   };
   for (const auto& [args, needle] : cases) {
     auto msg = error_of(args);

@@ -242,6 +242,11 @@ TEST(Runs, CleanRunOf3RanksNeverTripsTheReplicaCheck) {
   auto plain = test_util::run_command("DT_FAULT_INJECT= " + mpirun(2) + binary() + kCommon +
                                       " --max-steps 20 --verify-every 5 --no-sync-bn" + dirs(d, "b"));
   EXPECT_EQ(plain.exit_code, 0) << plain.output;
+  // bf16 autocast: the all-reduced gradients and the weights stay fp32, so replicas stay equal.
+  auto bf16 = test_util::run_command("DT_FAULT_INJECT= " + mpirun(2) + binary() + kCommon +
+                                     " --max-steps 20 --verify-every 5 --precision bf16" + dirs(d, "c"));
+  EXPECT_EQ(bf16.exit_code, 0) << bf16.output;
+  EXPECT_NE(bf16.output.find("replica consistency verified"), std::string::npos) << bf16.output;
 }
 
 TEST(Runs, DeterministicRunsGiveBitIdenticalCheckpoints) {

