@@ -23,10 +23,9 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     const int64_t channels = x.size(1);
     const int64_t count = x.numel() / std::max<int64_t>(channels, 1);  // known on the host
     const auto sd = stats_dtype(x);
-    const auto xs = x.to(sd);
 
     // This rank's (mean, M2, count), packed for one collective.
-    auto local = torch::zeros({2 * channels + 1}, xs.options());
+    auto local = torch::zeros({2 * channels + 1}, x.options().dtype(sd));
     if (count > 0) {
       // BatchNorm's own statistics kernels: ~10x faster on CPU than a generic var_mean over a
       // channels_last tensor, and as accurate. With eps 0, invstd = 1/sqrt(var) exactly.
@@ -34,11 +33,13 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
       if (x.is_cuda()) {
         std::tie(mean, invstd) = at::batch_norm_stats(x, 0.0);
       } else {
-        std::tie(std::ignore, mean, invstd) =
-            torch::native_batch_norm(xs, {}, {}, {}, {}, /*training=*/true, 0.0, /*eps=*/0.0);
+        std::tie(std::ignore, mean, invstd) = torch::native_batch_norm(
+            x.to(sd), {}, {}, {}, {}, /*training=*/true, 0.0, /*eps=*/0.0);
       }
       local.narrow(0, 0, channels).copy_(mean);
-      local.narrow(0, channels, channels).copy_(invstd.pow(-2) * double(count));  // M2 = n var
+      // M2 = n var. A constant channel has var 0, for which these kernels return invstd 0.
+      auto var = torch::where(invstd > 0, invstd.pow(-2), torch::zeros_like(invstd));
+      local.narrow(0, channels, channels).copy_(var * double(count));
       local[2 * channels].fill_(double(count));
     }
     auto all = comm->all_gather(local);  // [world, 2C+1]

@@ -74,6 +74,7 @@ Batch TrainLoader::next() {
 }
 
 void TrainLoader::seek(int64_t epoch, int64_t step) {
+  if (epoch == epoch_ && step == step_) return;  // keep the batch prefetched for this position
   drop_prefetch();
   epoch_ = epoch;
   step_ = step;

@@ -54,7 +54,8 @@ class TrainLoader {
   torch::Tensor source_, labels_;  // on the training device
   int64_t epoch_ = 0, step_ = 0;
   std::future<Batch> prefetched_;             // CPU: built by a background thread
-  std::unique_ptr<SideStream> side_stream_;   // CUDA: built on a side stream
+  std::unique_ptr<SideStream> side_stream_;   // CUDA: built on a side stream (declared after
+                                              // source_: destroyed, and drained, before it)
   std::optional<Batch> pending_;              // CUDA: queued on the side stream
 };
 

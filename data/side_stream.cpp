@@ -20,6 +20,15 @@ struct SideStream::Impl {
 
 SideStream::SideStream(torch::Device device) : impl_(std::make_unique<Impl>(device)) {}
 
+// Queued work may still read the loader's source images, which were allocated on the training
+// stream and are freed after this: let it finish first (teardown only, never on the hot path).
+SideStream::~SideStream() {
+  try {
+    impl_->stream.synchronize();
+  } catch (...) {  // a failed device is reported by whatever uses it next; never throw here
+  }
+}
+
 Batch SideStream::produce(const std::function<Batch()>& make) {
   c10::cuda::CUDAStreamGuard guard(impl_->stream);
   Batch b = make();
@@ -38,13 +47,12 @@ void SideStream::consume(Batch& batch) {
 }
 #else
 struct SideStream::Impl {};
+SideStream::~SideStream() = default;
 SideStream::SideStream(torch::Device) {
   throw std::logic_error("SideStream: this build has no CUDA support");
 }
 Batch SideStream::produce(const std::function<Batch()>& make) { return make(); }
 void SideStream::consume(Batch&) {}
 #endif
-
-SideStream::~SideStream() = default;
 
 }  // namespace dt::data

@@ -30,15 +30,17 @@ declare -a RESULTS=()
 FAILED=0
 
 say() { echo "[gpu_check +$(( $(date +%s) - START ))s] $*" | tee -a "$LOG"; }
-# step NAME COMMAND...: runs one step, logs its output, records PASS/FAIL and its duration.
+# step NAME SECONDS COMMAND...: runs one step (a program or a function of this script) under a
+# deadline, so that a hang cannot eat the whole lease; logs its output, records PASS/FAIL/time.
 step() {
-  local name=$1; shift
+  local name=$1 limit=$2; shift 2
   local t0=$(date +%s)
-  say "== $name"
-  if "$@" >>"$LOG" 2>&1; then
+  say "== $name (deadline $limit s)"
+  if timeout -k 10 "$limit" bash -c '"$@"' step "$@" >>"$LOG" 2>&1; then
     RESULTS+=("| $name | PASS | $(( $(date +%s) - t0 )) s |")
   else
-    RESULTS+=("| $name | **FAIL** (exit $?) | $(( $(date +%s) - t0 )) s |")
+    local rc=$?
+    RESULTS+=("| $name | **FAIL** ($([ $rc -eq 124 ] && echo "deadline" || echo "exit $rc")) | $(( $(date +%s) - t0 )) s |")
     FAILED=1
     say "   FAILED: see the end of $LOG"
     tail -n 40 "$LOG"
@@ -74,6 +76,7 @@ TORCH_CMAKE=$("$PY" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)
 # The NCCL that PyTorch itself loads (the nvidia-nccl Python package), so that one copy is mapped.
 NCCL_ROOT=$("$PY" -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2>/dev/null || true)
 say "torch cmake: $TORCH_CMAKE; NCCL: ${NCCL_ROOT:-/usr/local/cuda}; MPI: $OMPI_DIR"
+export ROOT OUT PY CARRY BUILD OMPI_DIR TORCH_CMAKE NCCL_ROOT GPUS
 
 # --- 1. build ----------------------------------------------------------------------------------
 ARCH=90
@@ -85,31 +88,33 @@ configure() {
     -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DTORCH_CUDA_ARCH_LIST="9.0" \
     ${NCCL_ROOT:+-DNCCL_ROOT="$NCCL_ROOT"} -DDT_PYTHON="$PY"
 }
-step "configure (cmake)" configure
-step "build dist_train, test_gpu" ninja -C "$BUILD" dist_train test_gpu
+export -f configure
+step "configure (cmake)" 120 configure
+step "build dist_train, test_gpu" 330 ninja -C "$BUILD" dist_train test_gpu
 [ -x "$BUILD/launch/dist_train" ] || finish
 
 # --- 2. GPU tests ------------------------------------------------------------------------------
-export CUBLAS_WORKSPACE_CONFIG=:4096:8 OMP_NUM_THREADS=4
-step "GPU tests (mpirun -np 1 test_gpu)" "${MPIRUN[@]}" -np 1 -x CUBLAS_WORKSPACE_CONFIG \
+export OMP_NUM_THREADS=4
+step "GPU tests (mpirun -np 1 test_gpu)" 150 "${MPIRUN[@]}" -np 1 \
   "$BUILD/tests/test_gpu" --gtest_output=xml:"$OUT/test_gpu.xml"
 grep -E '^\[ *(OK|FAILED|SKIPPED) *\]' "$LOG" | sed 's/^/   /' | tail -n 20
 run_single() {  # a real single-GPU run without a launcher, the debugging path, bf16
   "$BUILD/launch/dist_train" --synthetic 20000 --device cuda --batch-size 256 --epochs 2 \
     --precision bf16 --log-dir "$OUT/run1" --checkpoint-dir /tmp/dt_run1 --log-every 20
 }
-[ "$GPUS" -gt 0 ] && step "single-GPU run, no launcher, bf16" run_single
+export -f run_single
+[ "$GPUS" -gt 0 ] && step "single-GPU run, no launcher, bf16" 90 run_single
 
 # --- 3. multi-GPU NCCL -------------------------------------------------------------------------
 if [ "$GPUS" -gt 1 ]; then
   multi() {
-    "${MPIRUN[@]}" -np "$GPUS" -x DT_FAULT_INJECT= "$BUILD/launch/dist_train" --synthetic 20000 \
+    "$OMPI_DIR/bin/mpirun" $MPIRUN_FLAGS -np "$GPUS" -x DT_FAULT_INJECT= "$BUILD/launch/dist_train" --synthetic 20000 \
       --device cuda --batch-size 128 --max-steps 60 --verify-every 10 --precision bf16 \
       --log-dir /tmp/dt_multi --checkpoint-dir /tmp/dt_multi | tee /tmp/dt_multi.log &&
       grep -q "replica consistency verified" /tmp/dt_multi.log
   }
   corrupted() {  # must exit 3 naming rank 1
-    DT_FAULT_INJECT=rank=1,step=12,action=corrupt:fc.weight "${MPIRUN[@]}" -np "$GPUS" \
+    DT_FAULT_INJECT=rank=1,step=12,action=corrupt:fc.weight "$OMPI_DIR/bin/mpirun" $MPIRUN_FLAGS -np "$GPUS" \
       -x DT_FAULT_INJECT "$BUILD/launch/dist_train" --synthetic 20000 --device cuda \
       --batch-size 128 --max-steps 40 --verify-every 10 --log-dir /tmp/dt_bad \
       --checkpoint-dir /tmp/dt_bad > /tmp/dt_bad.log 2>&1
@@ -117,8 +122,10 @@ if [ "$GPUS" -gt 1 ]; then
     cat /tmp/dt_bad.log
     [ $rc -ne 0 ] && grep -q "rank 1" /tmp/dt_bad.log && grep -q "fc.weight" /tmp/dt_bad.log
   }
-  step "NCCL, $GPUS ranks: replicas verified equal" multi
-  step "NCCL, $GPUS ranks: corrupted replica caught" corrupted
+  export -f multi corrupted
+  export MPIRUN_FLAGS="--allow-run-as-root --bind-to none"
+  step "NCCL, $GPUS ranks: replicas verified equal" 120 multi
+  step "NCCL, $GPUS ranks: corrupted replica caught" 120 corrupted
 else
   say "one GPU: multi-rank NCCL checks skipped (NCCL refuses two ranks on one GPU)"
 fi
@@ -130,5 +137,6 @@ bench() {
   "$PY" "$ROOT/launch/bench_gpu.py" --binary "$BUILD/launch/dist_train" \
     --peer "$CARRY/peer_seed.py" --out "$OUT/bench_gpu.json" "${extra[@]}" | tee "$OUT/bench_gpu.txt"
 }
-step "benchmark (launch/bench_gpu.py)" bench
+export -f bench
+step "benchmark (launch/bench_gpu.py)" 200 bench
 finish

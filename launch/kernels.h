@@ -1,6 +1,6 @@
 // Kernel selection for the whole process, from the configuration: --deterministic (deterministic
-// algorithms everywhere, cuDNN's included, no autotuning, cuBLAS's fixed-workspace mode) and
-// --no-cudnn-benchmark. Called once, before the first CUDA work.
+// algorithms everywhere, cuDNN's included, no autotuning) and --no-cudnn-benchmark. Sets every
+// switch either way, so a later call undoes an earlier one. Called before the first CUDA work.
 #pragma once
 #include "trainer/config.h"
 

@@ -42,7 +42,8 @@ std::vector<int64_t> split_for(int world) {
 // `dtype`: activations; `param_dtype`: BatchNorm's parameters and statistics (fp32 under bf16
 // autocast). Outputs and gradients are held to `tolerance`, running statistics to `stats_tol`.
 void check_against_whole_batch(torch::ScalarType dtype, double tolerance,
-                               torch::ScalarType param_dtype, double stats_tol) {
+                               torch::ScalarType param_dtype, double stats_tol,
+                               bool constant_channel = false) {
   auto& comm = communicator();
   const int world = comm.world_size(), rank = comm.rank();
   const auto sizes = split_for(world);
@@ -54,6 +55,7 @@ void check_against_whole_batch(torch::ScalarType dtype, double tolerance,
   const int64_t channels = 5;
   auto gen = at::detail::createCPUGenerator(2024 + world);
   auto x = (torch::randn({n, channels, 3, 4}, gen) * 2 + 0.5).to(dtype);
+  if (constant_channel) x.select(1, 2).fill_(1.75);  // variance exactly 0 on every rank
   auto g = torch::randn({n, channels, 3, 4}, gen).to(dtype);  // upstream gradient
   auto w = torch::rand({channels}, gen).to(param_dtype) + 0.5;
   auto b = torch::randn({channels}, gen).to(param_dtype);
@@ -108,6 +110,9 @@ void check_against_whole_batch(torch::ScalarType dtype, double tolerance,
 
 TEST(SyncBatchNorm, EqualsBatchNormOnTheWholeBatchFp64) {
   check_against_whole_batch(torch::kFloat64, 1e-10, torch::kFloat64, 1e-10);
+}
+TEST(SyncBatchNorm, ConstantChannelHasZeroVarianceNotInf) {
+  check_against_whole_batch(torch::kFloat64, 1e-10, torch::kFloat64, 1e-10, /*constant=*/true);
 }
 TEST(SyncBatchNorm, EqualsBatchNormOnTheWholeBatchFp32) {
   check_against_whole_batch(torch::kFloat32, 1e-5, torch::kFloat32, 1e-5);
