@@ -18,7 +18,14 @@ struct SideStream::Impl {
   at::cuda::CUDAEvent ready;
 };
 
-SideStream::SideStream(torch::Device device) : impl_(std::make_unique<Impl>(device)) {}
+SideStream::SideStream(torch::Device device) : impl_(std::make_unique<Impl>(device)) {
+  // What the training stream has queued so far (the upload of the source images) comes before
+  // anything on the side stream: a host-to-device copy from pageable memory may still be in
+  // flight when the host moves on.
+  at::cuda::CUDAEvent uploaded;
+  uploaded.record(c10::cuda::getCurrentCUDAStream(device.index()));
+  uploaded.block(impl_->stream);
+}
 
 // Queued work may still read the loader's source images, which were allocated on the training
 // stream and are freed after this: let it finish first (teardown only, never on the hot path).

@@ -2,6 +2,8 @@
 // while the current step's forward and backward run on the training stream.
 //
 // Stream contract:
+// - Construction orders the side stream after all work already queued on the training stream
+//   (the upload of the source images).
 // - produce(make) runs make() with the side stream current, so its copies and kernels are queued
 //   there, and records the event `ready` on the side stream after them. The host never waits.
 // - consume(batch) makes the caller's current stream wait on `ready` (a device-side wait), then
