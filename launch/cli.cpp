@@ -18,9 +18,13 @@ using Reader = std::function<void(const cxxopts::ParseResult&, Config&)>;
 
 template <typename T>
 std::string text(const T& v) {
-  std::ostringstream o;
-  o << v;
-  return o.str();
+  if constexpr (std::is_same_v<T, std::vector<double>>) {
+    return trainer::join(v);
+  } else {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+  }
 }
 
 // Strict conversion: the whole text must be a value of T ("3x", "1e" and "-1" for unsigned fail).
@@ -28,6 +32,12 @@ template <typename T>
 T convert(const std::string& flag, const std::string& value) {
   if constexpr (std::is_same_v<T, std::string>) {
     return value;
+  } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+    std::vector<double> out;  // comma-separated numbers; "" is the empty list
+    std::istringstream items(value);
+    for (std::string item; std::getline(items, item, ',');) out.push_back(convert<double>(flag, item));
+    if (!value.empty() && value.back() == ',') convert<double>(flag, "");  // "82," is a typo
+    return out;
   } else {
     T out{};
     std::istringstream in(value);
@@ -129,9 +139,11 @@ CliResult parse_cli(int argc, const char* const* argv) {
   f.value("Model and optimisation", "lr-schedule", &Config::lr_schedule,
           "LR schedule: constant|step|cosine|onecycle");
   f.value("Model and optimisation", "warmup-epochs", &Config::warmup_epochs,
-          "linear warm-up epochs (cosine; onecycle: 0 means 30% of the run)");
+          "linear warm-up epochs from 0 (onecycle: its own ramp; 0 means 30% of the run)");
   f.value("Model and optimisation", "lr-step-epochs", &Config::lr_step_epochs,
           "step schedule: epochs between LR drops");
+  f.value("Model and optimisation", "lr-milestones", &Config::lr_milestones,
+          "step schedule: drop the LR at these epochs instead, e.g. 82,123 (He et al.)");
   f.value("Model and optimisation", "lr-gamma", &Config::lr_gamma, "step schedule: LR factor per drop");
   f.value("Model and optimisation", "label-smoothing", &Config::label_smoothing,
           "label smoothing of the cross-entropy loss");

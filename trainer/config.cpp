@@ -19,6 +19,13 @@ bool one_of(const std::string& v, std::initializer_list<const char*> options) {
 
 }  // namespace
 
+std::string join(const std::vector<double>& values) {
+  std::ostringstream o;
+  o.precision(17);
+  for (size_t i = 0; i < values.size(); ++i) o << (i ? "," : "") << values[i];
+  return o.str();
+}
+
 void validate(const Config& c) {
   require(c.epochs >= 1, "--epochs must be >= 1, got " + std::to_string(c.epochs));
   require(c.batch_size >= 1, "--batch-size must be >= 1, got " + std::to_string(c.batch_size));
@@ -29,6 +36,15 @@ void validate(const Config& c) {
   require(c.warmup_epochs >= 0 && c.warmup_epochs <= c.epochs,
           "--warmup-epochs must be in [0, --epochs]");
   require(c.lr_step_epochs > 0, "--lr-step-epochs must be > 0");
+  require(c.lr_milestones.empty() || c.lr_schedule == "step",
+          "--lr-milestones needs --lr-schedule step");
+  for (size_t i = 0; i < c.lr_milestones.size(); ++i) {
+    const double m = c.lr_milestones[i];
+    require(m > 0 && m < double(c.epochs), "--lr-milestones: " + join(c.lr_milestones) +
+                                               " has an epoch outside (0, --epochs)");
+    require(i == 0 || m > c.lr_milestones[i - 1],
+            "--lr-milestones: " + join(c.lr_milestones) + " is not increasing");
+  }
   require(c.lr_gamma > 0 && c.lr_gamma <= 1, "--lr-gamma must be in (0, 1]");
   require(one_of(c.optimizer, {"sgd", "adam"}),
           "--optimizer must be sgd or adam, got '" + c.optimizer + "'");
@@ -80,6 +96,7 @@ std::string to_string(const Config& c) {
     << "lr_schedule = " << c.lr_schedule << "\n"
     << "warmup_epochs = " << c.warmup_epochs << "\n"
     << "lr_step_epochs = " << c.lr_step_epochs << "\n"
+    << "lr_milestones = " << join(c.lr_milestones) << "\n"
     << "lr_gamma = " << c.lr_gamma << "\n"
     << "label_smoothing = " << c.label_smoothing << "\n"
     << "device = " << c.device << "\n"

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace dt::trainer {
 
@@ -27,6 +28,7 @@ struct Config {
   std::string lr_schedule = "constant";
   double warmup_epochs = 0.0;
   double lr_step_epochs = 30.0;
+  std::vector<double> lr_milestones;  // step: drop at these epochs instead of every lr_step_epochs
   double lr_gamma = 0.1;
   double label_smoothing = 0.0;
 
@@ -65,6 +67,9 @@ struct Config {
 
 // Throws ConfigError (one line) for any out-of-range or inconsistent value.
 void validate(const Config& config);
+
+// "82,123": how lists print in the config, its hash and error messages.
+std::string join(const std::vector<double>& values);
 
 // Canonical "key = value" lines: printed by rank 0, hashed by every rank.
 std::string to_string(const Config& config);

@@ -8,9 +8,20 @@ namespace dt::trainer {
 double LrSchedule::lr_at(double epoch) const {
   const double pi = 3.14159265358979323846;
   const double total = std::max(total_epochs, 1e-9);
-  if (kind == "step") return base_lr * std::pow(gamma, std::floor(epoch / step_epochs + 1e-9));
+  // onecycle ramps up its own way; every other schedule starts with the linear warm-up.
+  if (kind != "onecycle" && warmup_epochs > 0 && epoch < warmup_epochs) {
+    return base_lr * epoch / warmup_epochs;
+  }
+  if (kind == "step") {
+    // The 1e-9 makes a drop land on its epoch despite the rounding of samples / epoch size.
+    const double drops =
+        milestones.empty()
+            ? std::floor(epoch / step_epochs + 1e-9)
+            : double(std::upper_bound(milestones.begin(), milestones.end(), epoch + 1e-9) -
+                     milestones.begin());
+    return base_lr * std::pow(gamma, drops);
+  }
   if (kind == "cosine") {
-    if (warmup_epochs > 0 && epoch < warmup_epochs) return base_lr * epoch / warmup_epochs;
     const double t = std::clamp((epoch - warmup_epochs) / std::max(total - warmup_epochs, 1e-9), 0.0, 1.0);
     return base_lr * 0.5 * (1 + std::cos(pi * t));
   }

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace dt::trainer {
 
@@ -10,8 +11,9 @@ struct LrSchedule {
   std::string kind = "constant";  // constant | step | cosine | onecycle
   double base_lr = 1e-3;
   double total_epochs = 1;
-  double warmup_epochs = 0;     // linear warm-up (cosine, onecycle; onecycle defaults to 30%)
-  double step_epochs = 30;      // step: multiply by gamma every step_epochs
+  double warmup_epochs = 0;     // linear warm-up from 0 (onecycle: its own ramp, default 30%)
+  double step_epochs = 30;      // step: multiply by gamma every step_epochs...
+  std::vector<double> milestones;  // ...or, when given, at each of these epochs
   double gamma = 0.1;
 
   double lr_at(double epochs_done) const;

@@ -143,6 +143,7 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
   s.schedule.total_epochs = double(config.epochs);
   s.schedule.warmup_epochs = config.warmup_epochs;
   s.schedule.step_epochs = config.lr_step_epochs;
+  s.schedule.milestones = config.lr_milestones;
   s.schedule.gamma = config.lr_gamma;
 
   s.resume();  // every rank reads the checkpoint onto its own device

@@ -48,6 +48,10 @@ TEST(Cli, ParsesValues) {
   EXPECT_EQ(c.precision, "bf16");
   EXPECT_FALSE(c.cudnn_benchmark);
   EXPECT_TRUE(parse({}).config.cudnn_benchmark);
+  EXPECT_TRUE(parse({}).config.lr_milestones.empty());
+  EXPECT_EQ(parse({"--lr-schedule", "step", "--epochs", "164", "--lr-milestones", "82,123.5"})
+                .config.lr_milestones,
+            (std::vector<double>{82, 123.5}));
 }
 
 TEST(Cli, RejectsBadValuesWithOneLine) {
@@ -60,6 +64,12 @@ TEST(Cli, RejectsBadValuesWithOneLine) {
       {{"stray"}, "stray"},                      {{"--lr-schedule", "exp"}, "--lr-schedule"},
       {{"--nesterov"}, "--nesterov"},            {{"--accumulate", "0"}, "--accumulate"},
       {{"--precision", "fp16"}, "--precision must be fp32, bf16 or fp64"},
+      {{"--lr-milestones", "5"}, "--lr-milestones needs --lr-schedule step"},
+      {{"--lr-schedule", "step", "--lr-milestones", "5,x"}, "--lr-milestones: 'x' is not a number"},
+      {{"--lr-schedule", "step", "--lr-milestones", "5,"}, "--lr-milestones"},
+      {{"--lr-schedule", "step", "--lr-milestones", "5,,6"}, "--lr-milestones"},
+      {{"--lr-schedule", "step", "--lr-milestones", "6,5"}, "6,5 is not increasing"},
+      {{"--lr-schedule", "step", "--lr-milestones", "5,10"}, "outside (0, --epochs)"},
   };
   for (const auto& [args, needle] : cases) {
     auto msg = error_of(args);

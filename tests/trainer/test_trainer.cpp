@@ -40,6 +40,31 @@ TEST(LrSchedule, Shapes) {
   for (int i = 31; i < 100; ++i) EXPECT_LT(s.lr_at(i / 10.0), s.lr_at((i - 1) / 10.0));
 }
 
+// He et al.'s CIFAR schedule: 0.1, /10 at 32k and 48k of 64k iterations (epochs 82 and 123 of
+// 164 at 390 steps per epoch), optionally after a warm-up; values as torch's MultiStepLR gives.
+TEST(LrSchedule, MilestonesAndWarmUp) {
+  trainer::LrSchedule s;
+  s.kind = "step";
+  s.base_lr = 0.1;
+  s.total_epochs = 164;
+  s.step_epochs = 1;  // ignored once milestones are given
+  s.milestones = {82, 123};
+  EXPECT_DOUBLE_EQ(s.lr_at(0), 0.1);
+  EXPECT_DOUBLE_EQ(s.lr_at(81.99), 0.1);
+  EXPECT_NEAR(s.lr_at(82), 0.01, 1e-15);
+  EXPECT_DOUBLE_EQ(s.lr_at(81 + 49920.0 / 50000), 0.1);  // the last step of epoch 82 (drop_last)
+  EXPECT_NEAR(s.lr_at(122.5), 0.01, 1e-15);
+  EXPECT_NEAR(s.lr_at(123), 0.001, 1e-15);
+  EXPECT_NEAR(s.lr_at(163.9), 0.001, 1e-15);
+  s.warmup_epochs = 2;  // linear from 0, then the milestones as before
+  EXPECT_NEAR(s.lr_at(0.5), 0.025, 1e-15);
+  EXPECT_NEAR(s.lr_at(2), 0.1, 1e-15);
+  EXPECT_NEAR(s.lr_at(100), 0.01, 1e-15);
+  s.kind = "constant";  // the warm-up applies to a constant LR too
+  EXPECT_NEAR(s.lr_at(1), 0.05, 1e-15);
+  EXPECT_DOUBLE_EQ(s.lr_at(50), 0.1);
+}
+
 TEST(TensorBoard, Crc32cKnownValue) {
   // RFC 3720 test vector: 32 bytes of zeros.
   std::vector<uint8_t> zeros(32, 0);
