@@ -32,6 +32,9 @@ std::string to_string(PadMode mode) { return mode == PadMode::Zero ? "zero" : "r
 void validate(const AugmentSpec& spec) {
   if (spec.pad < 0) throw DataError("crop padding must be >= 0, got " + std::to_string(spec.pad));
   if (spec.pad > 16) throw DataError("crop padding must be <= 16, got " + std::to_string(spec.pad));
+  if (spec.cutout < 0 || spec.cutout > 32) {
+    throw DataError("cutout must be in [0, 32] pixels, got " + std::to_string(spec.cutout));
+  }
 }
 
 torch::Tensor prepare_source(const torch::Tensor& images, AugmentMode mode) {
@@ -59,6 +62,7 @@ AugmentGeometry geometry_for(const AugmentSpec& spec, int64_t source_size, bool 
   g.reflect = spec.pad_mode == PadMode::Reflect;
   g.random_crop = train && spec.mode != AugmentMode::None;
   g.random_flip = train && spec.mode != AugmentMode::None;
+  g.cutout = train ? static_cast<int32_t>(spec.cutout) : 0;
   return g;
 }
 
@@ -76,14 +80,16 @@ void channel_affine(bool normalize, float scale[3], float shift[3]) {
 torch::Tensor sample_draws(const torch::Tensor& indices, const AugmentGeometry& g, uint64_t seed,
                            int64_t epoch) {
   auto idx = indices.to(torch::kCPU, torch::kInt64).contiguous();
-  auto out = torch::empty({idx.size(0), 3}, torch::kInt64);
+  auto out = torch::empty({idx.size(0), 5}, torch::kInt64);
   auto* ip = idx.data_ptr<int64_t>();
   auto acc = out.accessor<int64_t, 2>();
   for (int64_t b = 0; b < idx.size(0); ++b) {
-    auto d = draw_sample(seed, epoch, ip[b], g.crop_range(), g.random_crop, g.random_flip, g.center());
+    auto d = draw_sample(seed, epoch, ip[b], g);
     acc[b][0] = d.offset_y;
     acc[b][1] = d.offset_x;
     acc[b][2] = d.flip;
+    acc[b][3] = d.cutout_y;
+    acc[b][4] = d.cutout_x;
   }
   return out;
 }
@@ -122,8 +128,7 @@ torch::Tensor augment_batch(const torch::Tensor& source, const torch::Tensor& in
   const auto st = out.strides();
   at::parallel_for(0, batch, 1, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
-      const SampleDraw d =
-          draw_sample(seed, epoch, ip[b], g.crop_range(), g.random_crop, g.random_flip, g.center());
+      const SampleDraw d = draw_sample(seed, epoch, ip[b], g);
       const uint8_t* image = src + ip[b] * image_bytes;
       for (int32_t c = 0; c < 3; ++c)
         for (int32_t y = 0; y < g.out_size; ++y)

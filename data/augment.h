@@ -5,6 +5,8 @@
 // Modes: `standard` pads the 32x32 image by `pad` (zero or reflect) and crops 32 at random, then
 // flips; `seed` is the seed script's Resize(40) + flip + RandomCrop(32): the images are resized
 // once to 40x40 (prepare_source) and cropped without padding; `none` only normalises.
+// Cutout (DeVries & Taylor; the fully-inside variant of Page's fast CIFAR ResNet) sets a random
+// square of the cropped image to 0 after normalisation, i.e. to the dataset mean.
 #pragma once
 #include <torch/torch.h>
 #include <string>
@@ -19,6 +21,7 @@ struct AugmentSpec {
   AugmentMode mode = AugmentMode::Standard;
   int64_t pad = 4;  // standard mode only
   PadMode pad_mode = PadMode::Zero;
+  int64_t cutout = 0;  // side of the square, any mode (0: none); training only
   bool normalize = true;
 };
 
@@ -27,7 +30,7 @@ AugmentMode parse_augment_mode(const std::string& name);
 PadMode parse_pad_mode(const std::string& name);
 std::string to_string(AugmentMode mode);
 std::string to_string(PadMode mode);
-// Throws DataError for a negative padding.
+// Throws DataError for a padding outside [0, 16] or a cutout outside [0, 32].
 void validate(const AugmentSpec& spec);
 
 // The source images the augmentation crops from: the images themselves, or for `seed` mode the
@@ -43,7 +46,8 @@ torch::Tensor augment_batch(const torch::Tensor& source, const torch::Tensor& in
                             const AugmentGeometry& geometry, bool normalize, uint64_t seed,
                             int64_t epoch, torch::ScalarType dtype, bool channels_last);
 
-// The draws augment_batch uses for these samples, as int64 [B, 3] (offset_y, offset_x, flip).
+// The draws augment_batch uses for these samples, as int64 [B, 5]
+// (offset_y, offset_x, flip, cutout_y, cutout_x).
 torch::Tensor sample_draws(const torch::Tensor& indices, const AugmentGeometry& geometry,
                            uint64_t seed, int64_t epoch);
 

@@ -28,7 +28,7 @@ __global__ void augment_kernel(const uint8_t* __restrict__ source, int64_t sourc
     const int64_t index = indices[b];
     CUDA_KERNEL_ASSERT(index >= 0 && index < source_count);
     const SampleDraw d =
-        draw_sample(seed, epoch, index, g.crop_range(), g.random_crop, g.random_flip, g.center());
+        draw_sample(seed, epoch, index, g);
     const uint8_t* image = source + index * 3 * int64_t(g.src_size) * g.src_size;
     const float sc = c == 0 ? scale.x : (c == 1 ? scale.y : scale.z);
     const float sh = c == 0 ? shift.x : (c == 1 ? shift.y : shift.z);

@@ -6,7 +6,7 @@
 #include <functional>
 #include <sstream>
 #include "data/cifar10.h"
-#include "model/resnet.h"
+#include "model/network.h"
 #include "trainer/errors.h"
 
 namespace dt::launch {
@@ -107,7 +107,7 @@ class FlagTable {
 
 std::string model_names() {
   std::string s;
-  for (const auto& spec : model::resnet_specs()) s += (s.empty() ? "" : "|") + spec.name;
+  for (const auto& name : model::model_names()) s += (s.empty() ? "" : "|") + name;
   return s;
 }
 
@@ -125,6 +125,8 @@ CliResult parse_cli(int argc, const char* const* argv) {
   f.value("Data", "augment", &Config::augment, "augmentation: seed|standard|none");
   f.value("Data", "crop-padding", &Config::crop_padding, "padding before the random crop (standard)");
   f.value("Data", "pad-mode", &Config::pad_mode, "crop padding: zero|reflect");
+  f.value("Data", "cutout", &Config::cutout,
+          "set a random NxN square of each training image to the mean (0: off)");
   f.disable("Data", "no-drop-last", &Config::drop_last,
             "pad the epoch's last global batch by wrapping instead of dropping it");
 
@@ -215,7 +217,7 @@ CliResult parse_cli(int argc, const char* const* argv) {
   }
   out.data_defaulted = r.count("data") == 0;
   try {
-    model::resnet_spec(out.config.model);
+    model::require_known_model(out.config.model);
   } catch (const std::invalid_argument& e) {
     throw ConfigError(std::string("--model: ") + e.what());
   }

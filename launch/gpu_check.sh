@@ -10,6 +10,9 @@
 #      a corrupted replica caught (NCCL refuses two ranks on one GPU, so one GPU skips this);
 #   4. prints the benchmark table (launch/bench_gpu.py): dist_train against the Python peer on
 #      this GPU, resnet14 and resnet20 at batch 512, images/s and time per epoch.
+#   5. only with DT_GPU_STEPS=accuracy (instead of 2-4, in a session of its own: the data needs
+#      three calls of its own first, see launch/gpu_data.sh): checks the carried CIFAR-10 against
+#      its SHA256SUMS and trains Page's ResNet-9 recipe, reporting the time to 94% test accuracy.
 # Logs and JSON go to $OUT. Budget: under 8 minutes on a 16-core H200 machine.
 #
 #   here:   bash launch/gpu_carry.sh
@@ -25,6 +28,7 @@ PY=${DT_GPU_PYTHON:-/opt/torch/.venv/bin/python3}
 CARRY=${DT_GPU_CARRY:-$ROOT/.gpu_carry}
 BUILD=${DT_GPU_BUILD:-$ROOT/build-gpu}
 LOG=$OUT/gpu_check.log
+STEPS=${DT_GPU_STEPS:-tests,bench}  # or: accuracy
 START=$(date +%s)
 declare -a RESULTS=()
 FAILED=0
@@ -78,6 +82,39 @@ NCCL_ROOT=$("$PY" -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2>/de
 say "torch cmake: $TORCH_CMAKE; NCCL: ${NCCL_ROOT:-/usr/local/cuda}; MPI: $OMPI_DIR"
 export ROOT OUT PY CARRY BUILD OMPI_DIR TORCH_CMAKE NCCL_ROOT GPUS
 
+# --- 5. accuracy (DT_GPU_STEPS=accuracy) -------------------------------------------------------
+CIFAR=/tmp/dt_cifar10
+assemble_data() {  # .gpu_data/1..3, carried in earlier calls, into one checked folder
+  rm -rf "$CIFAR" && mkdir -p "$CIFAR"
+  for part in "$ROOT"/.gpu_data/*/; do ln -s "$part"* "$CIFAR/"; done
+  cd "$CIFAR" && sha256sum -c SHA256SUMS
+}
+time_to_94() {  # Page's ResNet-9: SGD Nesterov, lr 0.4 one-cycle (5 warm-up epochs), wd 5e-4,
+  # batch 512, crop + flip + 8x8 cutout, 24 epochs; bf16 with fp32 master weights
+  "$BUILD/launch/dist_train" --data "$CIFAR" --device cuda --precision bf16 --model resnet9 \
+    --optimizer sgd --nesterov --momentum 0.9 --lr 0.4 --weight-decay 5e-4 --batch-size 512 \
+    --augment standard --cutout 8 --lr-schedule onecycle --warmup-epochs 5 --epochs 24 \
+    --eval-batch 2000 --verify-every 0 --log-every 20 --log-dir "$OUT/resnet9" \
+    --checkpoint-dir /tmp/dt_resnet9 &&
+  "$PY" - "$OUT/resnet9/metrics.jsonl" <<'PYEOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+hit = next((r for r in rows if r["test_accuracy"] >= 0.94), None)
+last = rows[-1]
+print(f"resnet9: final test accuracy {100 * last['test_accuracy']:.2f}% after {last['seconds']:.1f} s "
+      f"of training ({last['epoch']} epochs); " +
+      (f"94% first at epoch {hit['epoch']}, {hit['seconds']:.1f} s" if hit else "94% not reached"))
+PYEOF
+}
+accuracy() {
+  step "CIFAR-10 reassembled and checked (SHA256SUMS)" 60 assemble_data
+  step "time to 94%: resnet9, 24 epochs, bf16" 300 time_to_94
+  grep -E "^resnet9:|test accuracy" "$LOG" | tail -n 26 | tee -a "$OUT/accuracy.txt"
+  finish
+}
+export CIFAR
+export -f assemble_data time_to_94
+
 # --- 1. build ----------------------------------------------------------------------------------
 ARCH=90
 [ "$GPUS" -eq 0 ] && ARCH="80;90"
@@ -93,8 +130,10 @@ step "configure (cmake)" 120 configure
 step "build dist_train, test_gpu" 330 ninja -C "$BUILD" dist_train test_gpu
 [ -x "$BUILD/launch/dist_train" ] || finish
 
-# --- 2. GPU tests ------------------------------------------------------------------------------
 export OMP_NUM_THREADS=4
+[[ ,$STEPS, == *,accuracy,* ]] && accuracy  # defined below; ends the script
+
+# --- 2. GPU tests ------------------------------------------------------------------------------
 step "GPU tests (mpirun -np 1 test_gpu)" 150 "${MPIRUN[@]}" -np 1 \
   "$BUILD/tests/test_gpu" --gtest_output=xml:"$OUT/test_gpu.xml"
 grep -E '^\[ *(OK|FAILED|SKIPPED) *\]' "$LOG" | sed 's/^/   /' | tail -n 20

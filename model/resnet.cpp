@@ -108,10 +108,4 @@ ResNet make_resnet(const std::string& name, int64_t num_classes) {
   return ResNet(resnet_spec(name), num_classes);
 }
 
-int64_t parameter_count(const torch::nn::Module& module) {
-  int64_t n = 0;
-  for (const auto& p : module.parameters()) n += p.numel();
-  return n;
-}
-
 }  // namespace dt::model

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 #include "model/batch_norm.h"
+#include "model/network.h"
 
 namespace dt::model {
 
@@ -41,10 +42,10 @@ class BasicBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(BasicBlock);
 
-class ResNetImpl : public torch::nn::Module {
+class ResNetImpl : public Network {
  public:
   explicit ResNetImpl(const ResNetSpec& spec, int64_t num_classes = 10);
-  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x) override;
 
   torch::nn::Conv2d conv{nullptr};
   BatchNorm bn{nullptr};
@@ -54,7 +55,5 @@ class ResNetImpl : public torch::nn::Module {
 TORCH_MODULE(ResNet);
 
 ResNet make_resnet(const std::string& name, int64_t num_classes = 10);
-
-int64_t parameter_count(const torch::nn::Module& module);
 
 }  // namespace dt::model

@@ -59,6 +59,8 @@ void validate(const Config& c) {
   require(one_of(c.sync_bn, {"auto", "on", "off"}), "--sync-bn and --no-sync-bn exclude each other (got " + c.sync_bn + ")");
   require(one_of(c.precision, {"fp32", "bf16", "fp64"}),
           "--precision must be fp32, bf16 or fp64, got '" + c.precision + "'");
+  require(c.cutout >= 0 && c.cutout <= 32,
+          "--cutout must be in [0, 32] pixels, got " + std::to_string(c.cutout));
   require(c.threads >= 0, "--threads must be >= 0");
   require(c.max_steps >= 0, "--max-steps must be >= 0");
   require(c.synthetic >= 0, "--synthetic must be >= 0");
@@ -84,6 +86,7 @@ std::string to_string(const Config& c) {
     << "augment = " << c.augment << "\n"
     << "crop_padding = " << c.crop_padding << "\n"
     << "pad_mode = " << c.pad_mode << "\n"
+    << "cutout = " << c.cutout << "\n"
     << "drop_last = " << c.drop_last << "\n"
     << "model = " << c.model << "\n"
     << "epochs = " << c.epochs << "\n"

@@ -14,6 +14,7 @@ struct Config {
   std::string augment = "seed";
   int64_t crop_padding = 4;
   std::string pad_mode = "zero";
+  int64_t cutout = 0;         // side of the square cut out of each training image (0: none)
   bool drop_last = true;
 
   // Model and optimisation

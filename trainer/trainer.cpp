@@ -8,7 +8,7 @@
 #include "comm/reducer.h"
 #include "comm/sync_batch_norm.h"
 #include "data/loader.h"
-#include "model/resnet.h"
+#include "model/network.h"
 #include "trainer/checkpoint.h"
 #include "trainer/errors.h"
 #include "trainer/fault_injection.h"
@@ -35,6 +35,7 @@ data::AugmentSpec augment_spec(const Config& c) {
   a.mode = data::parse_augment_mode(c.augment);
   a.pad = c.crop_padding;
   a.pad_mode = data::parse_pad_mode(c.pad_mode);
+  a.cutout = c.cutout;
   return a;
 }
 
@@ -44,7 +45,7 @@ struct Trainer::State {
   Config config;
   RunContext ctx;
   data::Dataset train, test;
-  model::ResNet net{nullptr};
+  std::shared_ptr<model::Network> net;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::unique_ptr<data::TrainLoader> loader;
   std::unique_ptr<data::EvalSet> eval_set;
@@ -101,7 +102,7 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
   s.fault = FaultInjection::from_environment();
 
   torch::manual_seed(config.seed);  // identical initial weights on every rank
-  s.net = model::make_resnet(config.model);
+  s.net = model::make_model(config.model);
   s.dtype = config.precision == "fp64" ? torch::kFloat64 : torch::kFloat32;
   s.bf16_autocast = config.precision == "bf16";
   s.net->to(ctx.device, s.dtype);

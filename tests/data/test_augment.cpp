@@ -31,16 +31,22 @@ torch::Tensor reference(const torch::Tensor& source, const torch::Tensor& indice
     const int64_t oy = draws[b][0].item<int64_t>(), ox = draws[b][1].item<int64_t>();
     auto crop = img[0].index({Slice(), Slice(oy, oy + 32), Slice(ox, ox + 32)});
     if (draws[b][2].item<int64_t>()) crop = crop.flip({2});
-    out.push_back(((crop / 255.0 - mean) / stdv).to(torch::kFloat32));
+    auto normalized = (crop / 255.0 - mean) / stdv;
+    if (g.cutout > 0) {
+      const int64_t cy = draws[b][3].item<int64_t>(), cx = draws[b][4].item<int64_t>();
+      normalized.index_put_({Slice(), Slice(cy, cy + g.cutout), Slice(cx, cx + g.cutout)}, 0.0);
+    }
+    out.push_back(normalized.to(torch::kFloat32));
   }
   return torch::stack(out);
 }
 
-AugmentGeometry standard_geometry(int32_t pad, bool reflect) {
+AugmentGeometry standard_geometry(int32_t pad, bool reflect, int64_t cutout = 0) {
   AugmentSpec s;
   s.mode = AugmentMode::Standard;
   s.pad = pad;
   s.pad_mode = reflect ? PadMode::Reflect : PadMode::Zero;
+  s.cutout = cutout;
   return geometry_for(s, 32, true);
 }
 
@@ -149,6 +155,40 @@ TEST(Augment, BadOptionsAreClearErrors) {
   AugmentSpec s;
   s.pad = -1;
   EXPECT_THROW(validate(s), DataError);
+  s.pad = 4;
+  s.cutout = 33;
+  EXPECT_THROW(validate(s), DataError);
+  s.cutout = -1;
+  EXPECT_THROW(validate(s), DataError);
+}
+
+TEST(Augment, CutoutZeroesOneSquareInsideEachImage) {
+  auto source = random_images(200, 32, 15);
+  auto indices = torch::randperm(200, torch::kInt64);
+  for (int64_t side : {1, 8, 32}) {
+    auto g = standard_geometry(4, false, side);
+    auto got = augment_batch(source, indices, g, true, 6, 1, torch::kFloat32, true);
+    auto draws = sample_draws(indices, g, 6, 1);
+    EXPECT_TRUE(torch::allclose(got, reference(source, indices, g, draws), 1e-5, 1e-5)) << side;
+    // Normalised pixels are never exactly 0 (the mean is not a multiple of 1/255), so the zeros
+    // are the square, whole and inside the image, in every sample.
+    auto zeros = (got == 0).sum({1, 2, 3});
+    EXPECT_TRUE((zeros == 3 * side * side).all().item<bool>()) << side;
+    // Crop and flip draws are those of the same run without cutout.
+    auto plain = sample_draws(indices, standard_geometry(4, false), 6, 1);
+    EXPECT_TRUE(torch::equal(draws.slice(1, 0, 3), plain.slice(1, 0, 3)));
+  }
+  auto g = standard_geometry(4, false, 8);
+  auto draws = sample_draws(torch::arange(20000, torch::kInt64), g, 1, 0);
+  for (int k = 3; k < 5; ++k) {  // origins cover 0..24 on both axes, independently
+    EXPECT_EQ(draws.select(1, k).min().item<int64_t>(), 0);
+    EXPECT_EQ(draws.select(1, k).max().item<int64_t>(), 24);
+  }
+  const double same = (draws.select(1, 3) == draws.select(1, 4)).to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(same, 1.0 / 25, 0.01);
+  AugmentSpec eval_spec;
+  eval_spec.cutout = 8;
+  EXPECT_EQ(geometry_for(eval_spec, 32, /*train=*/false).cutout, 0) << "evaluation has no cutout";
 }
 
 TEST(TrainLoader, PrefetchDoesNotChangeBatchesAndEpochsAdvance) {

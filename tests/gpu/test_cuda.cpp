@@ -47,12 +47,14 @@ TEST(Cuda, AugmentKernelEqualsCpuPath) {
       data::AugmentSpec spec;
       spec.mode = mode;
       spec.pad_mode = pad;
+      spec.cutout = pad == data::PadMode::Zero ? 8 : 0;
       auto source = data::prepare_source(images, mode);
       auto g = data::geometry_for(spec, source.size(2), true);
       for (bool cl : {false, true}) {
         auto cpu = data::augment_batch(source, indices, g, true, 7, 2, torch::kFloat32, cl);
         auto gpu = data::augment_batch(source.cuda(), indices, g, true, 7, 2, torch::kFloat32, cl);
-        EXPECT_TRUE(torch::equal(cpu, gpu.cpu())) << data::to_string(mode) << " channels_last " << cl;
+        EXPECT_TRUE(torch::equal(cpu, gpu.cpu()))
+            << data::to_string(mode) << " cutout " << spec.cutout << " channels_last " << cl;
       }
     }
   }

@@ -1,6 +1,7 @@
 // model/: shapes, parameter counts and state-dict names, checked against PyTorch itself.
 #include <gtest/gtest.h>
 #include <sstream>
+#include "model/network.h"
 #include "model/resnet.h"
 #include "tests/test_util.h"
 #include "trainer/checkpoint.h"
@@ -8,11 +9,11 @@
 using namespace dt;
 
 TEST(ResNet, OutputShapeForEveryModel) {
-  for (const auto& spec : model::resnet_specs()) {
-    if (spec.name == "resnet110") continue;  // same code path as resnet56, just slower
-    auto net = model::make_resnet(spec.name);
+  for (const auto& name : model::model_names()) {
+    if (name == "resnet110") continue;  // same code path as resnet56, just slower
+    auto net = model::make_model(name);
     auto out = net->forward(torch::randn({3, 3, 32, 32}));
-    EXPECT_EQ(out.sizes(), (std::vector<int64_t>{3, 10})) << spec.name;
+    EXPECT_EQ(out.sizes(), (std::vector<int64_t>{3, 10})) << name;
   }
 }
 
@@ -21,26 +22,29 @@ TEST(ResNet, ParameterCounts) {
   // option-A ResNets (0.27M, 0.46M, 0.66M, 0.85M, 1.7M as in the paper).
   const std::vector<std::pair<std::string, int64_t>> expected = {
       {"resnet14", 195738}, {"resnet20", 269722}, {"resnet32", 464154},
-      {"resnet44", 658586}, {"resnet56", 853018}, {"resnet110", 1727962}};
+      {"resnet44", 658586}, {"resnet56", 853018}, {"resnet110", 1727962},
+      {"resnet9", 6573120}};  // Page's ResNet-9: the 6.5M of his write-up
   for (const auto& [name, count] : expected) {
-    EXPECT_EQ(model::parameter_count(*model::make_resnet(name)), count) << name;
+    EXPECT_EQ(model::parameter_count(*model::make_model(name)), count) << name;
   }
 }
 
 TEST(ResNet, UnknownModelIsRejected) {
   EXPECT_THROW(model::make_resnet("resnet15"), std::invalid_argument);
+  EXPECT_THROW(model::make_model("resnet15"), std::invalid_argument);
+  EXPECT_THROW(model::make_resnet("resnet9"), std::invalid_argument) << "not a He et al. ResNet";
 }
 
 TEST(ResNet, StateDictNamesAndShapesEqualPyTorch) {
   DT_REQUIRE_PYTHON();
-  for (const char* name : {"resnet14", "resnet20", "resnet56"}) {
+  for (const char* name : {"resnet14", "resnet20", "resnet56", "resnet9"}) {
     auto r = test_util::run_command(test_util::python() + " " + test_util::source_dir() +
                                   "/tests/python/reference_models.py names " + name);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     std::ostringstream cpp;
     cpp << "[";
     bool first = true;
-    for (const auto& kv : trainer::state_dict(*model::make_resnet(name))) {
+    for (const auto& kv : trainer::state_dict(*model::make_model(name))) {
       cpp << (first ? "" : ", ") << "[\"" << kv.key() << "\", [";
       for (int64_t d = 0; d < kv.value().dim(); ++d) cpp << (d ? ", " : "") << kv.value().size(d);
       cpp << "]]";

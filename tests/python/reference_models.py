@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch (Python) definitions of the models dist_train builds in C++, used as the reference:
-the seed's ResNet exactly as the seed script writes it, and He et al.'s CIFAR ResNets with
-option-A (zero-padded identity) shortcuts.
+the seed's ResNet exactly as the seed script writes it, He et al.'s CIFAR ResNets with
+option-A (zero-padded identity) shortcuts, and Page's fast ResNet-9 (DAWNBench).
 
     reference_models.py names MODEL          -> JSON {name: shape} of the state dict, in order
     reference_models.py load MODEL FILE      -> loads FILE["model"] strictly, prints a checksum
@@ -69,10 +69,50 @@ class ResNet(nn.Module):
         return self.fc(self.avg_pool(out).flatten(1))
 
 
+class ConvBn(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = conv3x3(cin, cout)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)))
+
+
+class Stage(nn.Module):  # conv_bn, pool, and optionally Residual(conv_bn, conv_bn), as in Page's code
+    def __init__(self, cin, cout, residual):
+        super().__init__()
+        self.conv = conv3x3(cin, cout)
+        self.bn = nn.BatchNorm2d(cout)
+        if residual:
+            self.res1, self.res2 = ConvBn(cout, cout), ConvBn(cout, cout)
+        self.residual = residual
+
+    def forward(self, x):
+        out = F.max_pool2d(F.relu(self.bn(self.conv(x))), 2)
+        return out + self.res2(self.res1(out)) if self.residual else out
+
+
+class ResNet9(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.prep = ConvBn(3, 64)
+        self.layer1 = Stage(64, 128, True)
+        self.layer2 = Stage(128, 256, False)
+        self.layer3 = Stage(256, 512, True)
+        self.fc = nn.Linear(512, num_classes, bias=False)
+
+    def forward(self, x):
+        out = self.layer3(self.layer2(self.layer1(self.prep(x))))
+        return self.fc(F.max_pool2d(out, 4).flatten(1)) * 0.125
+
+
 BLOCKS = {"resnet14": 2, "resnet20": 3, "resnet32": 5, "resnet44": 7, "resnet56": 9, "resnet110": 18}
 
 
 def make(name):
+    if name == "resnet9":
+        return ResNet9()
     return ResNet(BLOCKS[name], option_a=name != "resnet14")
 
 
