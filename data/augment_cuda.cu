@@ -1,4 +1,4 @@
-// Fused gather + crop + flip + normalise on the GPU: one thread per output element.
+// Fused gather + crop + flip + cutout + normalise on the GPU: one thread per output element.
 //
 // Stream contract: the kernel runs on the current CUDA stream of the source's device, in order
 // with the training step that consumes its output. No host synchronisation.

@@ -139,7 +139,7 @@ CliResult parse_cli(int argc, const char* const* argv) {
   f.enable("Model and optimisation", "nesterov", &Config::nesterov, "Nesterov momentum (SGD)");
   f.value("Model and optimisation", "weight-decay", &Config::weight_decay, "L2 weight decay");
   f.value("Model and optimisation", "lr-schedule", &Config::lr_schedule,
-          "LR schedule: constant|step|cosine|onecycle");
+          "LR schedule: constant|step|cosine|linear (to 0)|onecycle");
   f.value("Model and optimisation", "warmup-epochs", &Config::warmup_epochs,
           "linear warm-up epochs from 0 (onecycle: its own ramp; 0 means 30% of the run)");
   f.value("Model and optimisation", "lr-step-epochs", &Config::lr_step_epochs,

@@ -17,7 +17,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SRC=${CIFAR10_DIR:-$ROOT/../shared/data/cifar-10-batches-bin}
 DEST=$ROOT/.gpu_data
 for f in data_batch_1.bin data_batch_2.bin data_batch_3.bin data_batch_4.bin data_batch_5.bin \
-         test_batch.bin SHA256SUMS; do
+         test_batch.bin batches.meta.txt SHA256SUMS; do
   [ -f "$SRC/$f" ] || { echo "gpu_data: $SRC/$f is missing (set CIFAR10_DIR)" >&2; exit 2; }
 done
 rm -rf "$DEST"
@@ -25,6 +25,5 @@ mkdir -p "$DEST/1" "$DEST/2" "$DEST/3"
 put() { ln "$SRC/$1" "$DEST/$2/$1" 2>/dev/null || cp "$SRC/$1" "$DEST/$2/$1"; }
 put data_batch_1.bin 1; put data_batch_2.bin 1; put SHA256SUMS 1
 put data_batch_3.bin 2; put data_batch_4.bin 2
-put data_batch_5.bin 3; put test_batch.bin 3
-[ -f "$SRC/batches.meta.txt" ] && put batches.meta.txt 3
+put data_batch_5.bin 3; put test_batch.bin 3; put batches.meta.txt 3
 du -sh "$DEST"/* | sed 's/^/gpu_data: /'

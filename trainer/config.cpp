@@ -40,8 +40,9 @@ void validate(const Config& c) {
           "--lr-milestones needs --lr-schedule step");
   for (size_t i = 0; i < c.lr_milestones.size(); ++i) {
     const double m = c.lr_milestones[i];
-    require(m > 0 && m < double(c.epochs), "--lr-milestones: " + join(c.lr_milestones) +
-                                               " has an epoch outside (0, --epochs)");
+    require(m > c.warmup_epochs && m < double(c.epochs),
+            "--lr-milestones: " + join(c.lr_milestones) +
+                " has an epoch outside (--warmup-epochs, --epochs)");
     require(i == 0 || m > c.lr_milestones[i - 1],
             "--lr-milestones: " + join(c.lr_milestones) + " is not increasing");
   }
@@ -50,8 +51,9 @@ void validate(const Config& c) {
           "--optimizer must be sgd or adam, got '" + c.optimizer + "'");
   require(!c.nesterov || c.optimizer == "sgd", "--nesterov needs --optimizer sgd");
   require(!c.nesterov || c.momentum > 0, "--nesterov needs --momentum > 0");
-  require(one_of(c.lr_schedule, {"constant", "step", "cosine", "onecycle"}),
-          "--lr-schedule must be constant, step, cosine or onecycle, got '" + c.lr_schedule + "'");
+  require(one_of(c.lr_schedule, {"constant", "step", "cosine", "linear", "onecycle"}),
+          "--lr-schedule must be constant, step, cosine, linear or onecycle, got '" +
+              c.lr_schedule + "'");
   require(one_of(c.device, {"auto", "cuda", "cpu"}),
           "--device must be auto, cuda or cpu, got '" + c.device + "'");
   require(one_of(c.channels_last, {"auto", "on", "off"}),

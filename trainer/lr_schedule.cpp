@@ -21,9 +21,9 @@ double LrSchedule::lr_at(double epoch) const {
                      milestones.begin());
     return base_lr * std::pow(gamma, drops);
   }
-  if (kind == "cosine") {
+  if (kind == "cosine" || kind == "linear") {
     const double t = std::clamp((epoch - warmup_epochs) / std::max(total - warmup_epochs, 1e-9), 0.0, 1.0);
-    return base_lr * 0.5 * (1 + std::cos(pi * t));
+    return kind == "cosine" ? base_lr * 0.5 * (1 + std::cos(pi * t)) : base_lr * (1 - t);
   }
   if (kind == "onecycle") {
     // torch.optim.lr_scheduler.OneCycleLR's shape: from lr/25 up to lr, then cosine to lr/25e4.

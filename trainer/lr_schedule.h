@@ -8,7 +8,7 @@
 namespace dt::trainer {
 
 struct LrSchedule {
-  std::string kind = "constant";  // constant | step | cosine | onecycle
+  std::string kind = "constant";  // constant | step | cosine | linear | onecycle
   double base_lr = 1e-3;
   double total_epochs = 1;
   double warmup_epochs = 0;     // linear warm-up from 0 (onecycle: its own ramp, default 30%)

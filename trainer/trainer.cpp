@@ -8,6 +8,7 @@
 #include "comm/reducer.h"
 #include "comm/sync_batch_norm.h"
 #include "data/loader.h"
+#include "model/batch_norm.h"
 #include "model/network.h"
 #include "trainer/checkpoint.h"
 #include "trainer/errors.h"

@@ -70,7 +70,8 @@ TEST(Cli, RejectsBadValuesWithOneLine) {
       {{"--lr-schedule", "step", "--lr-milestones", "5,"}, "--lr-milestones"},
       {{"--lr-schedule", "step", "--lr-milestones", "5,,6"}, "--lr-milestones"},
       {{"--lr-schedule", "step", "--lr-milestones", "6,5"}, "6,5 is not increasing"},
-      {{"--lr-schedule", "step", "--lr-milestones", "5,10"}, "outside (0, --epochs)"},
+      {{"--lr-schedule", "step", "--lr-milestones", "5,10"}, "outside (--warmup-epochs, --epochs)"},
+      {{"--lr-schedule", "step", "--warmup-epochs", "2", "--lr-milestones", "2,5"}, "outside"},
   };
   for (const auto& [args, needle] : cases) {
     auto msg = error_of(args);
