@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Evaluates a dist_train checkpoint with PyTorch alone: the model's Python twin
+(tests/python/reference_models.py), fp32, on the CIFAR-10 test set read from the binary files.
+An independent check of the accuracy dist_train reports (its evaluation may run in bf16).
+
+    .venv/bin/python launch/eval_checkpoint.py resnet20 checkpoints/last.pt --data $CIFAR10_DIR
+"""
+import argparse, json, os, sys
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
+import reference_models  # noqa: E402
+
+MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)  # data/augment_kernel.h
+STD = torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("model")
+    ap.add_argument("checkpoint")
+    ap.add_argument("--data", default=os.environ.get("CIFAR10_DIR", ""))
+    ap.add_argument("--batch", type=int, default=1000)
+    a = ap.parse_args()
+    raw = np.fromfile(os.path.join(a.data, "test_batch.bin"), dtype=np.uint8).reshape(-1, 3073)
+    images = torch.from_numpy(raw[:, 1:].reshape(-1, 3, 32, 32).copy())
+    labels = torch.from_numpy(raw[:, 0].astype(np.int64))
+    model = reference_models.make(a.model)
+    model.load_state_dict(torch.load(a.checkpoint, map_location="cpu")["model"], strict=True)
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(labels), a.batch):
+            x = (images[i:i + a.batch].float() / 255 - MEAN) / STD
+            correct += int((model(x).argmax(1) == labels[i:i + a.batch]).sum())
+    print(json.dumps({"model": a.model, "checkpoint": a.checkpoint, "images": len(labels),
+                      "test_accuracy": correct / len(labels)}))
+
+
+if __name__ == "__main__":
+    main()
