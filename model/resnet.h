@@ -28,6 +28,9 @@ const std::vector<ResNetSpec>& resnet_specs();
 // Throws std::invalid_argument naming the known models when `name` is not one of them.
 const ResNetSpec& resnet_spec(const std::string& name);
 
+// 3x3 convolution, padding 1, no bias (BatchNorm follows): every ResNet here is built of these.
+torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride = 1);
+
 class BasicBlockImpl : public torch::nn::Module {
  public:
   BasicBlockImpl(int64_t in_channels, int64_t out_channels, int64_t stride, Shortcut shortcut);

@@ -1,13 +1,8 @@
 #include "model/resnet9.h"
 
+#include "model/resnet.h"  // conv3x3
+
 namespace dt::model {
-namespace {
-
-torch::nn::Conv2d conv3x3(int64_t in, int64_t out) {
-  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1).bias(false));
-}
-
-}  // namespace
 
 ConvBnImpl::ConvBnImpl(int64_t in_channels, int64_t out_channels) {
   conv = register_module("conv", conv3x3(in_channels, out_channels));
