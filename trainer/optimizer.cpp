@@ -1,17 +1,19 @@
 #include "trainer/optimizer.h"
 
+#include "trainer/fused_optimizer.h"
+
 namespace dt::trainer {
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Config& c,
                                                         const std::vector<torch::Tensor>& params) {
   if (c.optimizer == "sgd") {
-    return std::make_unique<torch::optim::SGD>(
+    return std::make_unique<FusedSGD>(
         params, torch::optim::SGDOptions(c.lr)
                     .momentum(c.momentum)
                     .nesterov(c.nesterov)
                     .weight_decay(c.weight_decay));
   }
-  return std::make_unique<torch::optim::Adam>(
+  return std::make_unique<FusedAdam>(
       params, torch::optim::AdamOptions(c.lr).weight_decay(c.weight_decay));
 }
 

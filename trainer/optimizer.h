@@ -1,4 +1,5 @@
-// Optimizer construction (SGD with momentum/Nesterov/weight decay, or Adam) and LR setting.
+// Optimizer construction (SGD with momentum/Nesterov/weight decay, or Adam; both with fused
+// steps, trainer/fused_optimizer.h) and LR setting.
 #pragma once
 #include <torch/torch.h>
 #include <memory>
