@@ -6,14 +6,11 @@ An independent check of the accuracy dist_train reports (its evaluation may run 
     .venv/bin/python launch/eval_checkpoint.py resnet20 checkpoints/last.pt --data $CIFAR10_DIR
 """
 import argparse, json, os, sys
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
 import reference_models  # noqa: E402
-
-MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)  # data/augment_kernel.h
-STD = torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1)
+from reference_train import MEAN, STD, read_split  # noqa: E402  (the same reading and constants)
 
 
 def main():
@@ -23,9 +20,7 @@ def main():
     ap.add_argument("--data", default=os.environ.get("CIFAR10_DIR", ""))
     ap.add_argument("--batch", type=int, default=1000)
     a = ap.parse_args()
-    raw = np.fromfile(os.path.join(a.data, "test_batch.bin"), dtype=np.uint8).reshape(-1, 3073)
-    images = torch.from_numpy(raw[:, 1:].reshape(-1, 3, 32, 32).copy())
-    labels = torch.from_numpy(raw[:, 0].astype(np.int64))
+    images, labels = read_split(a.data, ["test_batch.bin"])
     model = reference_models.make(a.model)
     model.load_state_dict(torch.load(a.checkpoint, map_location="cpu")["model"], strict=True)
     model.eval()

@@ -62,15 +62,18 @@ torch::Tensor run_closure(const torch::optim::Optimizer::LossClosure& closure) {
 }  // namespace
 
 torch::Tensor FusedAdam::step(LossClosure closure) {
+  std::vector<std::vector<torch::Tensor>> groups;
   for (const auto& group : param_groups_) {
     const auto& o = static_cast<const torch::optim::AdamOptions&>(group.options());
-    if (o.amsgrad() || !fusable_params(group, state_)) return torch::optim::Adam::step(closure);
+    auto params = fusable_params(group, state_);
+    if (o.amsgrad() || !params) return torch::optim::Adam::step(closure);
+    groups.push_back(std::move(*params));
   }
   torch::NoGradGuard no_grad;
   const auto loss = run_closure(closure);
-  for (auto& group : param_groups_) {
-    const auto& o = static_cast<const torch::optim::AdamOptions&>(group.options());
-    const auto params = *fusable_params(group, state_);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const auto& o = static_cast<const torch::optim::AdamOptions&>(param_groups_[g].options());
+    const auto& params = groups[g];
     if (params.empty()) continue;
     std::vector<torch::Tensor> exp_avgs, exp_avg_sqs, steps;
     for (const auto& p : params) {
@@ -104,15 +107,18 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
 }
 
 torch::Tensor FusedSGD::step(LossClosure closure) {
+  std::vector<std::vector<torch::Tensor>> groups;
   for (const auto& group : param_groups_) {
     const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
-    if (o.dampening() != 0 || !fusable_params(group, state_)) return torch::optim::SGD::step(closure);
+    auto params = fusable_params(group, state_);
+    if (o.dampening() != 0 || !params) return torch::optim::SGD::step(closure);
+    groups.push_back(std::move(*params));
   }
   torch::NoGradGuard no_grad;
   const auto loss = run_closure(closure);
-  for (auto& group : param_groups_) {
-    const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
-    const auto params = *fusable_params(group, state_);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const auto& o = static_cast<const torch::optim::SGDOptions&>(param_groups_[g].options());
+    const auto& params = groups[g];
     if (params.empty()) continue;
     if (o.momentum() == 0) {
       at::_fused_sgd_(params, grads_of(params), /*momentum_buffer_list=*/{}, o.weight_decay(), 0.0,
