@@ -3,8 +3,10 @@
 
 Runs, alternating and repeated, on the same data, model (resnet14), batch (30), optimizer (Adam)
 and torch version (the project venv's):
-  - single process, one thread, pinned to one core: dist_train (fp32, and --precision bf16:
-    autocast with fp32 weights, which this CPU's AVX512-BF16 runs faster) vs peer_seed.py;
+  - single process, one thread, pinned to one core: dist_train (fp32, which runs its stride-1
+    3x3 convolutions as Winograd on AVX-512 CPUs; fp32 with --cpu-conv direct, LibTorch's oneDNN
+    convolutions throughout; and --precision bf16: autocast with fp32 weights, which this CPU's
+    AVX512-BF16 runs faster) vs peer_seed.py;
   - scaling, 2 ranks x 1 thread against 1 rank x 1 thread: dist_train (MPI, with and without
     overlap) vs peer_seed.py under torch.distributed (gloo DDP).
 Prints the table and, with --write, puts it into BENCHMARKS.md between markers.
@@ -99,6 +101,7 @@ def main():
     for rep in range(0 if a.replay else a.reps):
         add("peer1", peer(a)["images_per_s_total"])
         dt("dt1", 1)
+        dt("dt1_direct", 1, ["--cpu-conv", "direct"])
         dt("dt1_bf16", 1, ["--precision", "bf16"])
         if not a.no_scaling:
             add("peer2", peer(a, 2)["images_per_s_total"])
@@ -125,6 +128,9 @@ def main():
              "| run | images/s | vs peer |", "|---|---:|---:|",
              f"| peer_seed.py, 1 process, 1 thread | {med['peer1']:.1f} | 1.00x |",
              f"| dist_train, 1 rank, 1 thread | {med['dt1']:.1f} | **{statistics.median(ratios):.2f}x** |"]
+    if "dt1_direct" in rows:
+        direct = paired(lambda i: rows["dt1_direct"][i] / rows["peer1"][i])
+        lines.append(f"| dist_train, 1 rank, 1 thread, --cpu-conv direct (LibTorch's oneDNN convolutions) | {med['dt1_direct']:.1f} | {direct:.2f}x |")
     if "dt1_bf16" in rows:
         bf16 = paired(lambda i: rows["dt1_bf16"][i] / rows["peer1"][i])
         lines.append(f"| dist_train, 1 rank, 1 thread, --precision bf16 | {med['dt1_bf16']:.1f} | **{bf16:.2f}x** |")

@@ -155,6 +155,9 @@ CliResult parse_cli(int argc, const char* const* argv) {
   f.value("Execution", "threads", &Config::threads, "intra-op CPU threads (0: LibTorch default)");
   f.value("Execution", "max-steps", &Config::max_steps, "stop after N steps (0: no limit)");
   f.value("Execution", "channels-last", &Config::channels_last, "NHWC memory format: auto|on|off");
+  f.value("Execution", "cpu-conv", &Config::cpu_conv,
+          "CPU 3x3 convolutions: auto (Winograd F(4x4,3x3) for fp32 stride-1 layers on AVX-512 "
+          "CPUs, LibTorch's oneDNN elsewhere) | direct (always LibTorch)");
   f.value("Execution", "precision", &Config::precision,
           "fp32 | bf16 (autocast: bf16 convolutions and linear layers; fp32 weights, gradients, "
           "optimizer state and BatchNorm statistics) | fp64 (verification)");

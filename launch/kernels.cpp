@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "model/conv3x3.h"
+
 namespace dt::launch {
 
 void configure_kernels(const trainer::Config& config) {
@@ -12,6 +14,9 @@ void configure_kernels(const trainer::Config& config) {
   at::globalContext().setDeterministicCuDNN(config.deterministic);
   // Autotuning picks the fastest algorithm per shape; shapes are static here, so it pays once.
   at::globalContext().setBenchmarkCuDNN(config.cudnn_benchmark && !config.deterministic);
+  // Winograd is deterministic too (a fixed order of operations per tile), so it stays on there.
+  model::set_conv3x3_algorithm(config.cpu_conv == "direct" ? model::Conv3x3Algorithm::Direct
+                                                           : model::Conv3x3Algorithm::Auto);
 }
 
 }  // namespace dt::launch

@@ -1,5 +1,6 @@
 // Kernel selection for the whole process, from the configuration: --deterministic (deterministic
-// algorithms everywhere, cuDNN's included, no autotuning) and --no-cudnn-benchmark. Sets every
+// algorithms everywhere, cuDNN's included, no autotuning), --no-cudnn-benchmark and --cpu-conv
+// (the CPU's 3x3 convolution algorithm, model/conv3x3.h). Sets every
 // switch either way, so a later call undoes an earlier one. Called before the first CUDA work.
 #pragma once
 #include "trainer/config.h"

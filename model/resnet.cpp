@@ -3,11 +3,6 @@
 #include <stdexcept>
 
 namespace dt::model {
-torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
-  return torch::nn::Conv2d(
-      torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
-}
-
 namespace {
 
 torch::nn::Sequential make_stage(int64_t& in_channels, int64_t out_channels, int blocks,

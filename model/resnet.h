@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 #include "model/batch_norm.h"
+#include "model/conv3x3.h"
 #include "model/network.h"
 
 namespace dt::model {
@@ -28,15 +29,12 @@ const std::vector<ResNetSpec>& resnet_specs();
 // Throws std::invalid_argument naming the known models when `name` is not one of them.
 const ResNetSpec& resnet_spec(const std::string& name);
 
-// 3x3 convolution, padding 1, no bias (BatchNorm follows): every ResNet here is built of these.
-torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride = 1);
-
 class BasicBlockImpl : public torch::nn::Module {
  public:
   BasicBlockImpl(int64_t in_channels, int64_t out_channels, int64_t stride, Shortcut shortcut);
   torch::Tensor forward(const torch::Tensor& x);
 
-  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  Conv3x3 conv1{nullptr}, conv2{nullptr};
   BatchNorm bn1{nullptr}, bn2{nullptr};
   torch::nn::Sequential downsample{nullptr};  // Projection shortcut only
 
@@ -50,7 +48,7 @@ class ResNetImpl : public Network {
   explicit ResNetImpl(const ResNetSpec& spec, int64_t num_classes = 10);
   torch::Tensor forward(const torch::Tensor& x) override;
 
-  torch::nn::Conv2d conv{nullptr};
+  Conv3x3 conv{nullptr};
   BatchNorm bn{nullptr};
   torch::nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr};
   torch::nn::Linear fc{nullptr};

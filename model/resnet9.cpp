@@ -1,7 +1,5 @@
 #include "model/resnet9.h"
 
-#include "model/resnet.h"  // conv3x3
-
 namespace dt::model {
 
 ConvBnImpl::ConvBnImpl(int64_t in_channels, int64_t out_channels) {

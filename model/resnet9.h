@@ -11,6 +11,7 @@
 #pragma once
 #include <torch/torch.h>
 #include "model/batch_norm.h"
+#include "model/conv3x3.h"
 #include "model/network.h"
 
 namespace dt::model {
@@ -22,7 +23,7 @@ class ConvBnImpl : public torch::nn::Module {  // 3x3 conv (no bias), BatchNorm,
   ConvBnImpl(int64_t in_channels, int64_t out_channels);
   torch::Tensor forward(const torch::Tensor& x);
 
-  torch::nn::Conv2d conv{nullptr};
+  Conv3x3 conv{nullptr};
   BatchNorm bn{nullptr};
 };
 TORCH_MODULE(ConvBn);
@@ -32,7 +33,7 @@ class ResNet9StageImpl : public torch::nn::Module {
   ResNet9StageImpl(int64_t in_channels, int64_t out_channels, bool residual);
   torch::Tensor forward(const torch::Tensor& x);
 
-  torch::nn::Conv2d conv{nullptr};
+  Conv3x3 conv{nullptr};
   BatchNorm bn{nullptr};
   ConvBn res1{nullptr}, res2{nullptr};  // residual stages only
 };

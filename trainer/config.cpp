@@ -58,6 +58,8 @@ void validate(const Config& c) {
           "--device must be auto, cuda or cpu, got '" + c.device + "'");
   require(one_of(c.channels_last, {"auto", "on", "off"}),
           "--channels-last must be auto, on or off, got '" + c.channels_last + "'");
+  require(one_of(c.cpu_conv, {"auto", "direct"}),
+          "--cpu-conv must be auto or direct, got '" + c.cpu_conv + "'");
   require(one_of(c.sync_bn, {"auto", "on", "off"}), "--sync-bn and --no-sync-bn exclude each other (got " + c.sync_bn + ")");
   require(one_of(c.precision, {"fp32", "bf16", "fp64"}),
           "--precision must be fp32, bf16 or fp64, got '" + c.precision + "'");
@@ -109,6 +111,7 @@ std::string to_string(const Config& c) {
     << "threads = " << c.threads << "\n"
     << "max_steps = " << c.max_steps << "\n"
     << "channels_last = " << c.channels_last << "\n"
+    << "cpu_conv = " << c.cpu_conv << "\n"
     << "precision = " << c.precision << "\n"
     << "eval_batch = " << c.eval_batch << "\n"
     << "eval_every = " << c.eval_every << "\n"

@@ -39,6 +39,7 @@ struct Config {
   int64_t threads = 0;        // 0: LibTorch's default
   int64_t max_steps = 0;      // 0: no limit
   std::string channels_last = "auto";
+  std::string cpu_conv = "auto";   // auto (Winograd where it applies, model/conv3x3.h) | direct
   std::string precision = "fp32";  // fp32 | bf16 (autocast, fp32 master weights) | fp64 (verification)
   int64_t eval_batch = 1000;
   int64_t eval_every = 1;  // epochs between evaluations; 0: never

@@ -9,6 +9,7 @@
 #include "comm/sync_batch_norm.h"
 #include "data/loader.h"
 #include "model/batch_norm.h"
+#include "model/conv3x3.h"
 #include "model/network.h"
 #include "trainer/checkpoint.h"
 #include "trainer/errors.h"
@@ -293,11 +294,16 @@ TrainSummary Trainer::run() {
 
   if (rank0) {
     const int synced = model::synced_batch_norm_count(*s.net);
-    spdlog::info("model {} ({} parameters) on {}, {}, {} channels_last, {}", c.model,
+    // Where model/conv3x3.h runs its stride-1 layers as Winograd (the stem and strided ones never).
+    const bool winograd = s.ctx.device.is_cpu() && c.precision == "fp32" && s.channels_last &&
+                          model::conv3x3_algorithm() == model::Conv3x3Algorithm::Auto &&
+                          model::winograd_available();
+    spdlog::info("model {} ({} parameters) on {}, {}, {} channels_last, {}{}", c.model,
                  model::parameter_count(*s.net), s.ctx.device.str(), c.precision,
                  s.channels_last ? "with" : "without",
                  synced ? "SyncBatchNorm (" + std::to_string(synced) + " layers)"
-                        : std::string("per-rank BatchNorm"));
+                        : std::string("per-rank BatchNorm"),
+                 winograd ? ", Winograd 3x3 convolutions" : "");
     spdlog::info("data: {} train / {} test images from {}; augment {}", s.train.size(),
                  s.test.size(), s.train.source, c.augment);
     spdlog::info("batch {} per rank x {} ranks{} = {} global; {} steps per epoch; tail: {}",

@@ -66,6 +66,7 @@ TEST(Cli, RejectsBadValuesWithOneLine) {
       {{"--precision", "fp16"}, "--precision must be fp32, bf16 or fp64"},
       {{"--lr-milestones", "5"}, "--lr-milestones needs --lr-schedule step"},
       {{"--cutout", "33"}, "--cutout must be in [0, 32]"},
+      {{"--cpu-conv", "winograd"}, "--cpu-conv must be auto or direct"},
       {{"--lr-schedule", "step", "--lr-milestones", "5,x"}, "--lr-milestones: 'x' is not a number"},
       {{"--lr-schedule", "step", "--lr-milestones", "5,"}, "--lr-milestones"},
       {{"--lr-schedule", "step", "--lr-milestones", "5,,6"}, "--lr-milestones"},
