@@ -1,5 +1,7 @@
 #include "data/loader.h"
 
+#include <omp.h>
+
 namespace dt::data {
 
 TrainLoader::TrainLoader(const Dataset& train, const LoaderOptions& options)
@@ -50,7 +52,13 @@ void TrainLoader::schedule_prefetch() {
   if (side_stream_) {
     pending_ = side_stream_->produce([this, e, s] { return make(e, s); });
   } else {
-    prefetched_ = std::async(std::launch::async, [this, e, s] { return make(e, s); });
+    prefetched_ = std::async(std::launch::async, [this, e, s] {
+      // One core's worth: the step itself is using the intra-op threads meanwhile. (A new thread
+      // would otherwise size its OpenMP team from OMP_NUM_THREADS or the core count, not from
+      // --threads.) Thread-local, so the training thread's setting is untouched.
+      omp_set_num_threads(1);
+      return make(e, s);
+    });
   }
 }
 

@@ -3,7 +3,9 @@
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 
+#include <algorithm>
 #include <atomic>
+#include <variant>
 #include <vector>
 
 #include "model/winograd_kernels.h"
@@ -58,22 +60,27 @@ torch::Tensor convolve(const torch::Tensor& x_any, const torch::Tensor& u) {
 }
 
 // The filters' gradient [Cout, Cin, 3, 3], in the filters' memory format, from the convolution's
-// input x and output gradient. Each thread sums its tiles into its own transform-domain buffer;
-// the buffers are added in thread order, so a given thread count always gives the same bits.
+// input x and output gradient. Each worker sums its tiles into its own transform-domain buffer;
+// the buffers are added in worker order, so a given thread count always gives the same bits.
 torch::Tensor filter_gradient(const torch::Tensor& x_any, const torch::Tensor& grad_out,
                               const torch::Tensor& weight) {
   const auto x = x_any.contiguous(at::MemoryFormat::ChannelsLast);
   const winograd::Shape s{x.size(0), x.size(2), x.size(3), x.size(1), grad_out.size(1)};
-  auto du = torch::zeros({at::get_num_threads(), winograd::kPoints, s.cin, s.cout}, x.options());
+  // at::parallel_for hands out at most this many chunks, chunk i to thread i.
+  const int64_t workers = std::min<int64_t>(
+      at::get_num_threads(), at::divup(s.tiles(), winograd::block_tiles(s)));
+  auto du = torch::zeros({workers, winograd::kPoints, s.cin, s.cout}, x.options());
   const float* in = x.data_ptr<float>();
   const float* g = grad_out.data_ptr<float>();
   float* d = du.data_ptr<float>();
   at::parallel_for(0, s.tiles(), winograd::block_tiles(s), [&](int64_t begin, int64_t end) {
-    winograd::filter_gradient(s, in, g, d + at::get_thread_num() * du.stride(0), begin, end,
+    const int64_t worker = at::get_thread_num();
+    TORCH_CHECK(worker < workers, "Winograd filter gradient: worker ", worker, " of ", workers);
+    winograd::filter_gradient(s, in, g, d + worker * du.stride(0), begin, end,
                               thread_scratch(s));
   });
   // [36, cin, cout] -> [cout * cin, 36] K^T -> [cout, cin, 3, 3]
-  const auto grad_u = du.sum(0).permute({2, 1, 0}).reshape({s.cout * s.cin, winograd::kPoints});
+  const auto grad_u = (workers == 1 ? du[0] : du.sum(0)).permute({2, 1, 0}).reshape({s.cout * s.cin, winograd::kPoints});
   return torch::mm(grad_u, filter_transform_matrix().t())
       .view({s.cout, s.cin, 3, 3})
       .contiguous(weight.suggest_memory_format());
@@ -88,6 +95,10 @@ struct WinogradConv3x3 : torch::autograd::Function<WinogradConv3x3> {
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
+    // The gradients come from raw kernels, so they carry no graph of their own.
+    TORCH_CHECK(!torch::GradMode::is_enabled(),
+                "the Winograd convolution has no second derivative (backward with create_graph); "
+                "run with --cpu-conv direct");
     const auto saved = ctx->get_saved_variables();
     const auto& x = saved[0];
     const auto& weight = saved[1];
@@ -120,6 +131,7 @@ torch::Tensor winograd_conv3x3(const torch::Tensor& x, const torch::Tensor& weig
               "Winograd convolution: weight must be fp32 [Cout, ", x.size(1), ", 3, 3] on the CPU");
   TORCH_CHECK(x.size(1) % winograd::kLanes == 0 && weight.size(0) % winograd::kLanes == 0,
               "Winograd convolution: channel counts must be multiples of ", winograd::kLanes);
+  TORCH_CHECK(x.size(2) > 0 && x.size(3) > 0, "Winograd convolution: empty image");
   return WinogradConv3x3::apply(x, weight);
 }
 
@@ -128,11 +140,17 @@ Conv3x3Impl::Conv3x3Impl(int64_t in, int64_t out, int64_t stride)
           torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false)) {}
 
 bool Conv3x3Impl::uses_winograd(const torch::Tensor& x) const {
-  const auto& o = options;
+  const auto& o = options;  // public and mutable: check all of it, not only what the ctor set
+  const auto* padding = std::get_if<torch::ExpandingArray<2>>(&o.padding());
   return g_algorithm == Conv3x3Algorithm::Auto && winograd_available() &&
-         o.stride()->at(0) == 1 && o.stride()->at(1) == 1 &&
+         o.stride()->at(0) == 1 && o.stride()->at(1) == 1 && padding &&
+         (*padding)->at(0) == 1 && (*padding)->at(1) == 1 && o.dilation()->at(0) == 1 &&
+         o.dilation()->at(1) == 1 && o.groups() == 1 && !o.bias() && !o.transposed() &&
+         std::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()) &&
          o.in_channels() % winograd::kLanes == 0 && o.out_channels() % winograd::kLanes == 0 &&
-         x.dim() == 4 && x.is_cpu() && x.scalar_type() == torch::kFloat &&
+         // A mismatched input goes to LibTorch, which reports it.
+         x.dim() == 4 && x.size(1) == o.in_channels() && x.size(2) > 0 && x.size(3) > 0 &&
+         x.layout() == torch::kStrided && x.is_cpu() && x.scalar_type() == torch::kFloat &&
          weight.scalar_type() == torch::kFloat && weight.is_cpu() &&
          // channels_last runs already: converting layouts here would cost more than it saves.
          x.is_contiguous(at::MemoryFormat::ChannelsLast) &&

@@ -5,18 +5,22 @@
 // blocked kernel over blocks of tiles sized so that a block's transformed inputs and products
 // stay in L2.
 //
-// Only the functions marked DT_AVX512 use AVX-512; the rest of this file is plain C++, so nothing
-// compiled here can leak AVX-512 into inline functions shared with other files.
+// Only the functions marked DT_AVX512 use AVX-512, and they have internal linkage; the rest of
+// this file is plain C++, so nothing compiled here can leak AVX-512 into inline functions shared
+// with other files. Off x86-64 the kernels compile out and cpu_supported() is false.
 #include "model/winograd_kernels.h"
-
-#include <immintrin.h>
 
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <stdexcept>
 
-#define DT_AVX512 __attribute__((target("avx512f")))
-#define DT_AVX512_INLINE __attribute__((target("avx512f"), always_inline)) inline
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define DT_WINOGRAD_X86 1
+#else
+#define DT_WINOGRAD_X86 0
+#endif
 
 namespace dt::model::winograd {
 namespace {
@@ -28,6 +32,10 @@ constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
                              {1.0 / 24, 1.0 / 12, 1.0 / 6},
                              {1.0 / 24, -1.0 / 12, 1.0 / 6},
                              {0, 0, 1}};
+
+#if DT_WINOGRAD_X86
+#define DT_AVX512 __attribute__((target("avx512f")))
+#define DT_AVX512_INLINE __attribute__((target("avx512f"), always_inline)) inline
 
 // c[r][0, 16 kVecs) (+)= sum_k a[r * a_row + k * a_k] * b[k * b_k + 0, 16 kVecs) for kRows rows:
 // the register-blocked product under both the convolution (rows: tiles, k: input channels) and
@@ -250,9 +258,17 @@ DT_AVX512 void transform_grads(const Shape& s, const float* grad_out, int64_t t0
     std::memset(g + (p * block + count) * s.cout, 0, sizeof(float) * (block - count) * s.cout);
 }
 
+#endif  // DT_WINOGRAD_X86
+
 }  // namespace
 
-bool cpu_supported() { return __builtin_cpu_supports("avx512f"); }
+bool cpu_supported() {
+#if DT_WINOGRAD_X86
+  return __builtin_cpu_supports("avx512f");
+#else
+  return false;
+#endif
+}
 
 std::array<float, 9 * kPoints> filter_transform() {
   std::array<float, 9 * kPoints> k{};
@@ -274,6 +290,9 @@ int64_t scratch_floats(const Shape& s) { return kPoints * block_tiles(s) * (s.ci
 
 void convolve(const Shape& s, const float* in, const float* u, float* out, int64_t tile_begin,
               int64_t tile_end, float* scratch) {
+#if !DT_WINOGRAD_X86
+  throw std::logic_error("Winograd kernels: this build is not for x86-64");
+#else
   const int64_t block = block_tiles(s);
   float* v = scratch;
   float* m = scratch + kPoints * block * s.cin;
@@ -286,10 +305,14 @@ void convolve(const Shape& s, const float* in, const float* u, float* out, int64
                      m + p * block * s.cout);
     transform_outputs(s, m, t0, count, block, out);
   }
+#endif
 }
 
 void filter_gradient(const Shape& s, const float* in, const float* grad_out, float* du,
                      int64_t tile_begin, int64_t tile_end, float* scratch) {
+#if !DT_WINOGRAD_X86
+  throw std::logic_error("Winograd kernels: this build is not for x86-64");
+#else
   const int64_t block = block_tiles(s);
   float* v = scratch;
   float* g = scratch + kPoints * block * s.cin;
@@ -301,6 +324,7 @@ void filter_gradient(const Shape& s, const float* in, const float* grad_out, flo
       accumulate_point(v + p * block * s.cin, g + p * block * s.cout, count, s.cin, s.cout,
                        du + p * s.cin * s.cout);
   }
+#endif
 }
 
 }  // namespace dt::model::winograd
