@@ -1,6 +1,8 @@
 #include "data/loader.h"
 
+#ifdef _OPENMP
 #include <omp.h>
+#endif
 
 namespace dt::data {
 
@@ -56,7 +58,9 @@ void TrainLoader::schedule_prefetch() {
       // One core's worth: the step itself is using the intra-op threads meanwhile. (A new thread
       // would otherwise size its OpenMP team from OMP_NUM_THREADS or the core count, not from
       // --threads.) Thread-local, so the training thread's setting is untouched.
+#ifdef _OPENMP
       omp_set_num_threads(1);
+#endif
       return make(e, s);
     });
   }

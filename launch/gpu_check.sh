@@ -126,7 +126,7 @@ configure() {
     -DCMAKE_PREFIX_PATH="$CARRY/prefix;$TORCH_CMAKE" \
     -DMPI_CXX_COMPILER="$OMPI_DIR/bin/mpicxx" -DMPIEXEC_EXECUTABLE="$OMPI_DIR/bin/mpirun" \
     -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DTORCH_CUDA_ARCH_LIST="9.0" \
-    ${NCCL_ROOT:+-DNCCL_ROOT="$NCCL_ROOT"} -DDT_PYTHON="$PY"
+    ${NCCL_ROOT:+-DNCCL_ROOT="$NCCL_ROOT"} -DDT_PYTHON="$PY" -DDT_REQUIRE_OPENMP=OFF
 }
 export -f configure
 step "configure (cmake)" 120 configure
