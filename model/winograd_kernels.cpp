@@ -288,43 +288,52 @@ int64_t block_tiles(const Shape& s) {
 
 int64_t scratch_floats(const Shape& s) { return kPoints * block_tiles(s) * (s.cin + s.cout); }
 
-void convolve(const Shape& s, const float* in, const float* u, float* out, int64_t tile_begin,
-              int64_t tile_end, float* scratch) {
+namespace {
+
+// Runs body(t0, count, block, inputs, others) over the blocks of tiles [tile_begin, tile_end): the
+// scratch holds one block's transformed inputs ([36][block][cin]) and then its products or
+// transformed gradients ([36][block][cout]).
+template <class Body>
+void for_each_block(const Shape& s, int64_t tile_begin, int64_t tile_end, float* scratch,
+                    Body body) {
 #if !DT_WINOGRAD_X86
   throw std::logic_error("Winograd kernels: this build is not for x86-64");
-#else
-  const int64_t block = block_tiles(s);
-  float* v = scratch;
-  float* m = scratch + kPoints * block * s.cin;
-  for (int64_t t0 = tile_begin; t0 < tile_end; t0 += block) {
-    const int64_t count = std::min(block, tile_end - t0);
-    const int64_t rows = (count + 11) / 12 * 12;
-    transform_inputs(s, in, t0, count, block, v);
-    for (int64_t p = 0; p < kPoints; ++p)
-      multiply_point(v + p * block * s.cin, rows, s.cin, u + p * s.cin * s.cout, s.cout,
-                     m + p * block * s.cout);
-    transform_outputs(s, m, t0, count, block, out);
-  }
 #endif
+  const int64_t block = block_tiles(s);
+  for (int64_t t0 = tile_begin; t0 < tile_end; t0 += block) {
+    body(t0, std::min(block, tile_end - t0), block, scratch, scratch + kPoints * block * s.cin);
+  }
+}
+
+}  // namespace
+
+void convolve(const Shape& s, const float* in, const float* u, float* out, int64_t tile_begin,
+              int64_t tile_end, float* scratch) {
+  for_each_block(s, tile_begin, tile_end, scratch,
+                 [&](int64_t t0, int64_t count, int64_t block, float* v, float* m) {
+#if DT_WINOGRAD_X86
+                   transform_inputs(s, in, t0, count, block, v);
+                   const int64_t rows = (count + 11) / 12 * 12;  // multiply_point's row blocks
+                   for (int64_t p = 0; p < kPoints; ++p)
+                     multiply_point(v + p * block * s.cin, rows, s.cin, u + p * s.cin * s.cout,
+                                    s.cout, m + p * block * s.cout);
+                   transform_outputs(s, m, t0, count, block, out);
+#endif
+                 });
 }
 
 void filter_gradient(const Shape& s, const float* in, const float* grad_out, float* du,
                      int64_t tile_begin, int64_t tile_end, float* scratch) {
-#if !DT_WINOGRAD_X86
-  throw std::logic_error("Winograd kernels: this build is not for x86-64");
-#else
-  const int64_t block = block_tiles(s);
-  float* v = scratch;
-  float* g = scratch + kPoints * block * s.cin;
-  for (int64_t t0 = tile_begin; t0 < tile_end; t0 += block) {
-    const int64_t count = std::min(block, tile_end - t0);
-    transform_inputs(s, in, t0, count, block, v);
-    transform_grads(s, grad_out, t0, count, block, g);
-    for (int64_t p = 0; p < kPoints; ++p)
-      accumulate_point(v + p * block * s.cin, g + p * block * s.cout, count, s.cin, s.cout,
-                       du + p * s.cin * s.cout);
-  }
+  for_each_block(s, tile_begin, tile_end, scratch,
+                 [&](int64_t t0, int64_t count, int64_t block, float* v, float* g) {
+#if DT_WINOGRAD_X86
+                   transform_inputs(s, in, t0, count, block, v);
+                   transform_grads(s, grad_out, t0, count, block, g);
+                   for (int64_t p = 0; p < kPoints; ++p)
+                     accumulate_point(v + p * block * s.cin, g + p * block * s.cout, count, s.cin,
+                                      s.cout, du + p * s.cin * s.cout);
 #endif
+                 });
 }
 
 }  // namespace dt::model::winograd
