@@ -80,7 +80,8 @@ torch::Tensor filter_gradient(const torch::Tensor& x_any, const torch::Tensor& g
                               thread_scratch(s));
   });
   // [36, cin, cout] -> [cout * cin, 36] K^T -> [cout, cin, 3, 3]
-  const auto grad_u = (workers == 1 ? du[0] : du.sum(0)).permute({2, 1, 0}).reshape({s.cout * s.cin, winograd::kPoints});
+  const auto summed = workers == 1 ? du[0] : du.sum(0);
+  const auto grad_u = summed.permute({2, 1, 0}).reshape({s.cout * s.cin, winograd::kPoints});
   return torch::mm(grad_u, filter_transform_matrix().t())
       .view({s.cout, s.cin, 3, 3})
       .contiguous(weight.suggest_memory_format());

@@ -163,20 +163,16 @@ DT_AVX512 void transform_inputs(const Shape& s, const float* in, int64_t t0,
     const int64_t y0 = ty * kTile - 1, x0 = tx * kTile - 1;
     const float* base = in + image * s.h * s.w * s.cin;
     for (int64_t c = 0; c < s.cin; c += kLanes) {
-      __m512 d[6][6];
-      for (int y = 0; y < 6; ++y) {
-        const int64_t yy = y0 + y;
-        for (int x = 0; x < 6; ++x) {
-          const int64_t xx = x0 + x;
-          d[y][x] = (yy >= 0 && yy < s.h && xx >= 0 && xx < s.w)
-                        ? _mm512_loadu_ps(base + (yy * s.w + xx) * s.cin + c)
-                        : zero;
-        }
-      }
-      __m512 rows[6][6];  // B^T d: transform each column
+      __m512 rows[6][6];  // B^T d: each column transformed as it is loaded (zero outside)
       for (int x = 0; x < 6; ++x) {
+        const int64_t xx = x0 + x;
         __m512 col[6], out[6];
-        for (int y = 0; y < 6; ++y) col[y] = d[y][x];
+        for (int y = 0; y < 6; ++y) {
+          const int64_t yy = y0 + y;
+          col[y] = (yy >= 0 && yy < s.h && xx >= 0 && xx < s.w)
+                       ? _mm512_loadu_ps(base + (yy * s.w + xx) * s.cin + c)
+                       : zero;
+        }
         input_transform_1d(col, out);
         for (int y = 0; y < 6; ++y) rows[y][x] = out[y];
       }

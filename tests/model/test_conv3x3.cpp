@@ -129,11 +129,11 @@ TEST(Conv3x3, ModuleChoosesWinogradExactlyWhereItApplies) {
   EXPECT_TRUE(conv->uses_winograd(x_cl));
   EXPECT_FALSE(conv->uses_winograd(x)) << "NCHW input: the layout change would cost more";
   EXPECT_FALSE(strided->uses_winograd(x_cl)) << "stride 2";
-  EXPECT_FALSE(stem->uses_winograd(torch::randn({2, 3, 8, 8}).contiguous(at::MemoryFormat::ChannelsLast)))
-      << "3 input channels";
+  const auto cl = at::MemoryFormat::ChannelsLast;
+  EXPECT_FALSE(stem->uses_winograd(torch::randn({2, 3, 8, 8}).contiguous(cl))) << "3 channels";
   EXPECT_FALSE(conv->uses_winograd(x_cl.to(torch::kDouble))) << "fp64";
   EXPECT_FALSE(conv->uses_winograd(x_cl.to(torch::kBFloat16))) << "bf16";
-  const auto wrong_channels = torch::randn({2, 32, 8, 8}).contiguous(at::MemoryFormat::ChannelsLast);
+  const auto wrong_channels = torch::randn({2, 32, 8, 8}).contiguous(cl);
   EXPECT_FALSE(conv->uses_winograd(wrong_channels)) << "32 channels into a 16-channel layer";
   EXPECT_THROW(conv(wrong_channels), c10::Error) << "LibTorch reports the mismatch";
   {
