@@ -7,11 +7,13 @@ and torch version (the project venv's):
     3x3 convolutions as Winograd on AVX-512 CPUs; fp32 with --cpu-conv direct, LibTorch's oneDNN
     convolutions throughout; and --precision bf16: autocast with fp32 weights, which this CPU's
     AVX512-BF16 runs faster) vs peer_seed.py;
+  - single process with all cores (--threads, default the core count), unpinned: dist_train vs
+    peer_seed.py with OMP_NUM_THREADS set to the same count (what each does when run plainly);
   - scaling, 2 ranks x 1 thread against 1 rank x 1 thread: dist_train (MPI, with and without
     overlap) vs peer_seed.py under torch.distributed (gloo DDP).
 Prints the table and, with --write, puts it into BENCHMARKS.md between markers.
 
-  .venv/bin/python launch/bench_cpu.py --data $CIFAR10_DIR [--reps 3] [--steps 200] [--write]
+  .venv/bin/python launch/bench_cpu.py --data $CIFAR10_DIR [--reps 3] [--steps 200] [--threads N] [--write]
 """
 import argparse, datetime, json, os, platform, re, socket, statistics, subprocess, sys, tempfile
 
@@ -27,11 +29,12 @@ def run(cmd, env=None):
     return p.stdout
 
 
-def peer(a, world=1):
+def peer(a, world=1, threads=1):
     base = [sys.executable, a.peer, "--data", a.data, "--steps", str(a.steps), "--batch", "30"]
-    env = {"OMP_NUM_THREADS": "1"}
+    env = {"OMP_NUM_THREADS": str(threads)}
     if world == 1:
-        return json.loads(run(["taskset", "-c", "1"] + base, env).strip().splitlines()[-1])
+        pin = ["taskset", "-c", "1"] if threads == 1 else []
+        return json.loads(run(pin + base, env).strip().splitlines()[-1])
     port = str(29500 + os.getpid() % 1000)
     procs = []
     for r in range(world):
@@ -45,14 +48,14 @@ def peer(a, world=1):
     return json.loads(outs[0][0].strip().splitlines()[-1])
 
 
-def dist_train(a, world=1, extra=()):
+def dist_train(a, world=1, extra=(), threads=1):
     with tempfile.TemporaryDirectory() as d:
         args = [a.binary, "--data", a.data, "--model", "resnet14", "--batch-size", "30",
-                "--optimizer", "adam", "--lr", "1e-3", "--augment", "seed", "--threads", "1",
+                "--optimizer", "adam", "--lr", "1e-3", "--augment", "seed", "--threads", str(threads),
                 "--device", "cpu", "--max-steps", str(a.steps + 5), "--eval-every", "0",
                 "--log-every", "1000", "--log-dir", d, "--checkpoint-dir", d, *extra]
         if world == 1:
-            run(["taskset", "-c", "1"] + args)
+            run((["taskset", "-c", "1"] if threads == 1 else []) + args)
         else:
             run(["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", str(world),
                  "--bind-to", "core", "--mca", "btl", "self,vader"] + args,
@@ -69,6 +72,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--no-scaling", action="store_true")
+    ap.add_argument("--threads", type=int, default=os.cpu_count(),
+                    help="also compare one process with this many threads, unpinned (1: skip)")
     ap.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     ap.add_argument("--replay", help="render the table from the 'rep i/N:' lines of an earlier "
                                      "run's output instead of measuring")
@@ -82,8 +87,8 @@ def main():
     def add(key, value):
         rows.setdefault(key, []).append(value)
 
-    def dt(key, world, extra=()):
-        summary = dist_train(a, world, extra)
+    def dt(key, world, extra=(), threads=1):
+        summary = dist_train(a, world, extra, threads)
         add(key, summary["images_per_s"])
         add(key + "_step_ms", summary["step_time_ms"])
         add(key + "_exposed_ms", 1000 * summary["seconds"]["exposed_comm"] / summary["steps_timed"])
@@ -103,6 +108,9 @@ def main():
         dt("dt1", 1)
         dt("dt1_direct", 1, ["--cpu-conv", "direct"])
         dt("dt1_bf16", 1, ["--precision", "bf16"])
+        if a.threads > 1:
+            add("peer1_threads", peer(a, threads=a.threads)["images_per_s_total"])
+            dt("dt1_threads", 1, threads=a.threads)
         if not a.no_scaling:
             add("peer2", peer(a, 2)["images_per_s_total"])
             dt("dt2", 2, ["--no-sync-bn"])
@@ -134,6 +142,11 @@ def main():
     if "dt1_bf16" in rows:
         bf16 = paired(lambda i: rows["dt1_bf16"][i] / rows["peer1"][i])
         lines.append(f"| dist_train, 1 rank, 1 thread, --precision bf16 | {med['dt1_bf16']:.1f} | **{bf16:.2f}x** |")
+    if "dt1_threads" in rows:
+        n = a.threads
+        lines += [f"| peer_seed.py, 1 process, {n} threads (OMP_NUM_THREADS={n}) | {med['peer1_threads']:.1f} | |",
+                  f"| dist_train, 1 rank, --threads {n} | {med['dt1_threads']:.1f} | "
+                  f"**{paired(lambda i: rows['dt1_threads'][i] / rows['peer1_threads'][i]):.2f}x** vs the peer at {n} threads |"]
     if not a.no_scaling:
         eff = lambda k: 100 * paired(lambda i: rows[k][i] / (2 * rows["dt1"][i]))
         lines += [

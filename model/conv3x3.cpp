@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <memory>
+#include <new>
 #include <variant>
-#include <vector>
 
 #include "model/winograd_kernels.h"
 
@@ -26,10 +28,23 @@ const torch::Tensor& filter_transform_matrix() {
 }
 
 // Kept per thread: a fresh 0.5 MB buffer per call would be mmap'ed and faulted in each time.
+// Cache-line aligned: the kernels' full-vector loads and stores would otherwise each split two
+// lines (glibc's malloc returns such buffers at 16 mod 64).
 float* thread_scratch(const winograd::Shape& s) {
-  thread_local std::vector<float> scratch;
-  scratch.resize(std::max<size_t>(scratch.size(), winograd::scratch_floats(s)));
-  return scratch.data();
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<float, Free> scratch;
+  thread_local size_t capacity = 0;
+  const size_t need = static_cast<size_t>(winograd::scratch_floats(s));
+  if (need > capacity) {
+    constexpr size_t kLine = 64;
+    const size_t bytes = (need * sizeof(float) + kLine - 1) / kLine * kLine;
+    scratch.reset(static_cast<float*>(std::aligned_alloc(kLine, bytes)));
+    if (!scratch) throw std::bad_alloc();
+    capacity = need;
+  }
+  return scratch.get();
 }
 
 // [36, rows, cols] transformed filters, rows being the convolution's input channels. For the
