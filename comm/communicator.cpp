@@ -1,22 +1,29 @@
 #include "comm/communicator.h"
 
+#include <cstring>
 #include <sstream>
+#include <vector>
 #include "comm/errors.h"
 #include "comm/mpi_backend.h"
 #include "comm/nccl_backend.h"
 
 namespace dt::comm {
 
-Communicator::Communicator(const World& world, std::chrono::milliseconds timeout, int cuda_device)
+Communicator::Communicator(const World& world, std::chrono::milliseconds timeout)
     : world_(world) {
   if (!world.mpi) return;  // a world of one without a launcher communicates with nobody
   mpi_ = std::make_unique<MpiBackend>(world.rank, timeout);
+  timeout_ = timeout;
+}
+
+void Communicator::start_nccl(int cuda_device) {
+  if (!world_.mpi || nccl_) return;
 #if DT_HAVE_CUDA
-  if (cuda_device >= 0) {
-    nccl_ = std::make_unique<NcclBackend>(world.rank, world.size, cuda_device, timeout);
-  }
+  nccl_ = std::make_unique<NcclBackend>(static_cast<MpiBackend&>(*mpi_), world_.rank, world_.size,
+                                        cuda_device, timeout_);
 #else
-  if (cuda_device >= 0) throw CommError("this build has no CUDA/NCCL support");
+  (void)cuda_device;
+  throw CommError("this build has no CUDA/NCCL support");
 #endif
 }
 
@@ -85,6 +92,50 @@ void Communicator::barrier() { all_reduce(torch::ones({1}, torch::kInt32)); }
 
 void Communicator::abort() {
   if (nccl_) nccl_->abort();
+}
+
+namespace {
+
+// Root's text on every rank (two broadcasts: length, then bytes).
+std::string text_of_rank(Communicator& comm, const std::string& mine, int root) {
+  auto length = torch::tensor({int64_t(mine.size())}, torch::kInt64);
+  comm.broadcast(length, root);
+  auto bytes = torch::empty({length.item<int64_t>()}, torch::kUInt8);
+  if (comm.rank() == root && !mine.empty()) std::memcpy(bytes.data_ptr(), mine.data(), mine.size());
+  comm.broadcast(bytes, root);
+  return std::string(reinterpret_cast<const char*>(bytes.data_ptr()), size_t(bytes.numel()));
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+}  // namespace
+
+void require_same_text_on_all_ranks(Communicator& comm, const std::string& text,
+                                    const std::string& what) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ULL;
+  auto all = comm.all_gather(torch::tensor({int64_t(h)}, torch::kInt64)).view(-1);
+  const auto* v = all.data_ptr<int64_t>();
+  int differs = -1;
+  for (int r = 1; r < comm.world_size() && differs < 0; ++r) {
+    if (v[r] != v[0]) differs = r;
+  }
+  if (differs < 0) return;
+  // Every rank saw the same hashes, so every rank takes part in fetching the two texts.
+  const auto zero = lines_of(text_of_rank(comm, text, 0));
+  const auto other = lines_of(text_of_rank(comm, text, differs));
+  size_t i = 0;
+  while (i < zero.size() && i < other.size() && zero[i] == other[i]) ++i;
+  auto line = [&](const std::vector<std::string>& l) {
+    return i < l.size() ? "'" + l[i] + "'" : std::string("nothing more");
+  };
+  throw RankMismatch(what + " differs between ranks: rank " + std::to_string(differs) + " has " +
+                     line(other) + ", rank 0 has " + line(zero));
 }
 
 void require_same_on_all_ranks(Communicator& comm, uint64_t value, const std::string& what) {

@@ -17,9 +17,13 @@ namespace dt::comm {
 
 class Communicator {
  public:
-  // `cuda_device` >= 0 also sets up NCCL on that GPU (under MPI with more than... any world).
-  Communicator(const World& world, std::chrono::milliseconds timeout, int cuda_device = -1);
+  // MPI only, until start_nccl: the ranks can first agree on their configuration over MPI.
+  Communicator(const World& world, std::chrono::milliseconds timeout);
   ~Communicator();
+
+  // Sets up NCCL on `cuda_device` for CUDA tensors (a collective: every rank calls it, under
+  // --comm-timeout). A no-op in a world without a launcher.
+  void start_nccl(int cuda_device);
 
   int rank() const { return world_.rank; }
   int world_size() const { return world_.size; }
@@ -50,6 +54,7 @@ class Communicator {
  private:
   Backend& backend_for(const torch::Tensor& tensor);
   World world_;
+  std::chrono::milliseconds timeout_{0};
   std::unique_ptr<Backend> mpi_, nccl_;
   int64_t issued_ = 0;
   Observer observer_;
@@ -58,5 +63,11 @@ class Communicator {
 // Throws RankMismatch unless every rank passes the same `value`. The message names `what`, the
 // first rank that differs and both values. Used for the config hash and the model structure.
 void require_same_on_all_ranks(Communicator& comm, uint64_t value, const std::string& what);
+
+// The same for a text of "key = value" lines (the resolved configuration): compares hashes, and
+// where they differ fetches both texts, so the RankMismatch names the first line that differs,
+// e.g. "rank 1 has 'lr = 0.002', rank 0 has 'lr = 0.001'".
+void require_same_text_on_all_ranks(Communicator& comm, const std::string& text,
+                                    const std::string& what);
 
 }  // namespace dt::comm

@@ -33,8 +33,8 @@ class MpiBackend : public Backend {
   void broadcast_blocking(const torch::Tensor& tensor, int root) override;
   void all_gather_blocking(const torch::Tensor& output, const torch::Tensor& input) override;
 
- private:
-  // Arms the watchdog for one blocking call (RAII).
+  // Arms the watchdog for one blocking call (RAII): past --comm-timeout it ends the job naming
+  // `what`. Also for blocking set-up calls of other libraries (ncclCommInitRank).
   class Deadline {
    public:
     Deadline(MpiBackend& b, std::string what);
@@ -43,6 +43,8 @@ class MpiBackend : public Backend {
    private:
     MpiBackend& b_;
   };
+
+ private:
   void watchdog();
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -55,15 +55,19 @@ class NcclWork : public Work {
 
 }  // namespace
 
-NcclBackend::NcclBackend(int rank, int world_size, int device_index,
+NcclBackend::NcclBackend(MpiBackend& bootstrap, int rank, int world_size, int device_index,
                          std::chrono::milliseconds timeout)
     : rank_(rank), device_(device_index), timeout_(timeout),
       stream_(c10::cuda::getStreamFromPool(/*isHighPriority=*/true, device_index)) {
   ncclUniqueId id;
   if (rank == 0) DT_NCCL_CHECK(ncclGetUniqueId(&id));
-  DT_MPI_CHECK(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD));
+  auto bytes = torch::from_blob(&id, {int64_t(sizeof(id))}, torch::kUInt8);
+  bootstrap.broadcast_blocking(bytes, 0);  // in place, with its deadline
   c10::cuda::CUDAGuard guard(device_index);
-  DT_NCCL_CHECK(ncclCommInitRank(&comm_, world_size, id, rank));
+  {
+    MpiBackend::Deadline d(bootstrap, "ncclCommInitRank (NCCL communicator set-up)");
+    DT_NCCL_CHECK(ncclCommInitRank(&comm_, world_size, id, rank));
+  }
   watchdog_ = std::thread([this] { watchdog(); });
 }
 
@@ -130,7 +134,20 @@ std::shared_ptr<Work> NcclBackend::all_gather(const torch::Tensor& output,
   return finish("all_gather #" + std::to_string(sequence_++), {output, input});
 }
 
+// An exception escaping this thread would std::terminate the process with no word of host or
+// rank and without aborting NCCL (CUDAEvent::query throws on a sticky CUDA error).
 void NcclBackend::watchdog() {
+  try {
+    watchdog_loop();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dist_train: %sNCCL watchdog failed: %s; aborting the job\n",
+                 error_prefix(__FILE__, __LINE__).c_str(), e.what());
+    abort();
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+}
+
+void NcclBackend::watchdog_loop() {
   while (!stop_) {
     std::unique_lock<std::mutex> lock(mutex_);
     wake_.wait_for(lock, std::chrono::milliseconds(100));

@@ -1,5 +1,8 @@
 // Collectives on CUDA tensors over NCCL, bootstrapped by MPI (rank 0 creates the ncclUniqueId
-// and MPI_Bcasts it).
+// and broadcasts it over the MPI backend). Both that broadcast and ncclCommInitRank run under the
+// MPI backend's deadline, so a rank that never joins ends the job instead of hanging it. (A
+// non-blocking NCCL communicator would allow polling instead, but then every later NCCL call may
+// return ncclInProgress too.)
 //
 // Stream contract: each collective runs on this backend's dedicated communication stream. Before
 // it, the comm stream waits on an event recorded on the caller's current (compute) stream, so it
@@ -21,12 +24,15 @@
 #include <thread>
 #include <c10/cuda/CUDAStream.h>
 #include "comm/backend.h"
+#include "comm/mpi_backend.h"
 
 namespace dt::comm {
 
 class NcclBackend : public Backend {
  public:
-  NcclBackend(int rank, int world_size, int device_index, std::chrono::milliseconds timeout);
+  // `bootstrap`: the MPI backend of the same world, for the ncclUniqueId and the set-up deadline.
+  NcclBackend(MpiBackend& bootstrap, int rank, int world_size, int device_index,
+              std::chrono::milliseconds timeout);
   ~NcclBackend() override;
   std::shared_ptr<Work> all_reduce(const torch::Tensor& tensor, ReduceOp op) override;
   std::shared_ptr<Work> broadcast(const torch::Tensor& tensor, int root) override;
@@ -43,6 +49,7 @@ class NcclBackend : public Backend {
   // Records completion on the comm stream and hands the work to the watchdog.
   std::shared_ptr<Work> finish(std::string what, std::vector<torch::Tensor> tensors);
   void watchdog();
+  void watchdog_loop();
 
   ncclComm_t comm_ = nullptr;
   int rank_, device_;

@@ -48,8 +48,9 @@ Dataset read_cifar10_file(const std::string& path) {
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError(path + ": cannot open for reading");
-  std::vector<uint8_t> buf(std::filesystem::file_size(path, ec));
+  const auto bytes = std::filesystem::file_size(path, ec);
   if (ec) throw DataError(path + ": cannot read size: " + ec.message());
+  std::vector<uint8_t> buf(bytes);
   if (!buf.empty() && !in.read(reinterpret_cast<char*>(buf.data()), buf.size())) {
     throw DataError(path + ": read failed");
   }
@@ -57,9 +58,19 @@ Dataset read_cifar10_file(const std::string& path) {
 }
 
 Dataset read_cifar10(const std::string& dir, Split split) {
-  std::vector<torch::Tensor> images, labels;
+  std::vector<Dataset> parts;
   for (const auto& f : split_files(split)) {
-    auto part = read_cifar10_file((std::filesystem::path(dir) / f).string());
+    parts.push_back(read_cifar10_file((std::filesystem::path(dir) / f).string()));
+  }
+  // After every file parsed, so that a malformed file is named before a merely short one. A file
+  // cut at a record boundary parses, and would otherwise train on a silently smaller dataset.
+  std::vector<torch::Tensor> images, labels;
+  for (const auto& part : parts) {
+    if (part.size() != kCifarRecordsPerFile) {
+      throw DataError(part.source + ": " + std::to_string(part.size()) +
+                      " records, the CIFAR-10 binary layout has " +
+                      std::to_string(kCifarRecordsPerFile) + " in each file (cut short?)");
+    }
     images.push_back(part.images);
     labels.push_back(part.labels);
   }

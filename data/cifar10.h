@@ -14,6 +14,7 @@ namespace dt::data {
 constexpr int64_t kCifarImageSize = 32;
 constexpr int64_t kCifarRecordBytes = 1 + 3 * 32 * 32;
 constexpr int64_t kCifarClasses = 10;
+constexpr int64_t kCifarRecordsPerFile = 10000;  // in every file of the official layout
 
 enum class Split { Train, Test };
 

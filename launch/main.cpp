@@ -77,11 +77,15 @@ int run(dt::comm::World& world, int argc, char** argv) {
 
   if (world.mpi) {
     const auto timeout = std::chrono::milliseconds(int64_t(config.comm_timeout_s * 1000));
-    g_comm = std::make_unique<comm::Communicator>(
-        world, timeout, ctx.device.is_cuda() ? int(ctx.device.index()) : -1);
-    // The first collective: every rank must run the same configuration.
-    comm::require_same_on_all_ranks(*g_comm, trainer::config_hash(config),
-                                    "the configuration hash (command-line flags)");
+    g_comm = std::make_unique<comm::Communicator>(world, timeout);
+    // The first collective, over MPI and before NCCL exists: every rank must run the same
+    // configuration on the same kind of device (a CPU rank would leave the GPU ranks waiting
+    // in NCCL's set-up).
+    comm::require_same_text_on_all_ranks(
+        *g_comm, trainer::to_string(config) + "resolved device type = " +
+                     (ctx.device.is_cuda() ? "cuda" : "cpu") + "\n",
+        "the configuration (command-line flags)");
+    if (ctx.device.is_cuda()) g_comm->start_nccl(int(ctx.device.index()));
     ctx.comm = g_comm.get();
   }
   trainer::Trainer t(config, ctx, std::move(train), std::move(test));

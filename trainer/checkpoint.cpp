@@ -17,7 +17,8 @@
 namespace dt::trainer {
 namespace {
 
-constexpr const char* kFormat = "dist_train/1";
+constexpr const char* kFormat = "dist_train/2";
+constexpr const char* kFormatV1 = "dist_train/1";  // still read: no seed, train_size; see checksum_of
 
 [[noreturn]] void fail_io(const std::string& what, const std::string& path) {
   throw CheckpointError(what + " " + path + ": " + std::strerror(errno));
@@ -57,9 +58,28 @@ c10::impl::GenericDict optimizer_state(const torch::optim::Optimizer& opt, const
   return state;
 }
 
+void mix_string(uint64_t& h, const std::string& s) {
+  const uint64_t n = s.size();
+  mix(h, &n, sizeof(n));
+  mix(h, s.data(), s.size());
+}
+
+// Format 2 covers the position and settings too: a resume trusts them as much as the weights.
+// Format 1 files (state == nullptr) covered the tensors only.
 uint64_t checksum_of(const c10::Dict<std::string, torch::Tensor>& model,
-                     const c10::impl::GenericDict& opt_state) {
+                     const c10::impl::GenericDict& opt_state, const TrainingState* state,
+                     const std::string& optimizer_kind) {
   uint64_t h = 1469598103934665603ULL;
+  if (state) {
+    for (int64_t v : {state->epoch, state->samples_done, state->step, state->world_size,
+                      state->seed, state->train_size}) {
+      mix(h, &v, sizeof(v));
+    }
+    mix(h, &state->best_accuracy, sizeof(state->best_accuracy));
+    mix_string(h, state->config);
+    mix_string(h, state->model_name);
+    mix_string(h, optimizer_kind);
+  }
   for (const auto& kv : model) mix_tensor(h, kv.key(), kv.value());
   for (const auto& kv : opt_state) {
     const int64_t idx = kv.key().toInt();
@@ -179,7 +199,10 @@ c10::IValue torch_load_bytes(const std::vector<char>& bytes, const std::string& 
 
 void write_file_atomically(const std::string& path, const std::vector<char>& bytes) {
   const auto dir = std::filesystem::path(path).parent_path();
-  if (!dir.empty()) std::filesystem::create_directories(dir);
+  std::error_code ec;
+  if (!dir.empty() && !std::filesystem::create_directories(dir, ec) && ec) {
+    throw CheckpointError("cannot create the folder " + dir.string() + ": " + ec.message());
+  }
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) fail_io("cannot create", tmp);
@@ -235,8 +258,10 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
   dict.insert("world_size", st.world_size);
   dict.insert("config", st.config);
   dict.insert("model_name", st.model_name);
+  dict.insert("seed", st.seed);
+  dict.insert("train_size", st.train_size);
   dict.insert("rng", rng);
-  dict.insert("checksum", int64_t(checksum_of(weights, opt_state)));
+  dict.insert("checksum", int64_t(checksum_of(weights, opt_state, &st, optimizer_kind)));
   write_file_atomically(path, torch_save_bytes(dict));
 }
 
@@ -288,28 +313,45 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
   c10::impl::GenericDict opt_state(c10::IntType::get(), c10::AnyType::get());
   const bool full = dict.contains("format");
   if (full) {
-    if (require(dict, "format", path).toStringRef() != kFormat) {
-      throw CheckpointError(path + ": unsupported checkpoint format '" +
-                            dict.at("format").toStringRef() + "' (expected " + kFormat + ")");
+    const std::string format = require(dict, "format", path).toStringRef();
+    const bool v1 = format == kFormatV1;
+    if (format != kFormat && !v1) {
+      throw CheckpointError(path + ": unsupported checkpoint format '" + format + "' (expected " +
+                            kFormat + ")");
     }
     auto opt = require(dict, "optimizer", path).toGenericDict();
-    opt_state = opt.at("state").toGenericDict();
+    opt_state = require(opt, "state", path).toGenericDict();
+    const std::string kind = require(opt, "kind", path).toStringRef();
+    auto& st = out.state;
+    st.epoch = require(dict, "epoch", path).toInt();
+    st.samples_done = require(dict, "samples_done", path).toInt();
+    st.step = require(dict, "step", path).toInt();
+    st.best_accuracy = require(dict, "best_accuracy", path).toDouble();
+    st.world_size = require(dict, "world_size", path).toInt();
+    st.config = require(dict, "config", path).toStringRef();
+    st.model_name = require(dict, "model_name", path).toStringRef();
+    if (!v1) {
+      st.seed = require(dict, "seed", path).toInt();
+      st.train_size = require(dict, "train_size", path).toInt();
+    }
     const uint64_t stored = uint64_t(require(dict, "checksum", path).toInt());
-    if (stored != checksum_of(weights, opt_state)) {
+    if (stored != checksum_of(weights, opt_state, v1 ? nullptr : &st, kind)) {
       throw CheckpointError(path + ": checksum mismatch: the file is corrupt");
     }
-    if (optimizer && opt.at("kind").toStringRef() != optimizer_kind) {
-      throw CheckpointError(path + ": checkpoint was trained with --optimizer " +
-                            opt.at("kind").toStringRef() + ", this run uses " + optimizer_kind);
+    // Sane even where the checksum matches: a v1 file's position was never covered by it.
+    if (st.epoch < 0 || st.step < 0 || st.samples_done < 0 || st.world_size < 1 ||
+        st.train_size < 0 || (st.train_size > 0 && st.samples_done >= st.train_size) ||
+        !(st.best_accuracy >= 0 && st.best_accuracy <= 1)) {
+      throw CheckpointError(path + ": impossible training position (epoch " +
+                            std::to_string(st.epoch) + ", step " + std::to_string(st.step) +
+                            ", samples done " + std::to_string(st.samples_done) + ", world size " +
+                            std::to_string(st.world_size) + ")");
+    }
+    if (optimizer && kind != optimizer_kind) {
+      throw CheckpointError(path + ": checkpoint was trained with --optimizer " + kind +
+                            ", this run uses " + optimizer_kind);
     }
     out.full = true;
-    out.state.epoch = require(dict, "epoch", path).toInt();
-    out.state.samples_done = require(dict, "samples_done", path).toInt();
-    out.state.step = require(dict, "step", path).toInt();
-    out.state.best_accuracy = require(dict, "best_accuracy", path).toDouble();
-    out.state.world_size = require(dict, "world_size", path).toInt();
-    out.state.config = require(dict, "config", path).toStringRef();
-    out.state.model_name = require(dict, "model_name", path).toStringRef();
   }
 
   // Build the optimizer states and check the RNG state first: nothing is modified until the
@@ -326,7 +368,7 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
       auto e = kv.value().toGenericDict();
       const auto& p = ps[size_t(i)];
       auto state_tensor = [&](const char* name) {
-        auto t = e.at(name).toTensor();
+        auto t = require(e, name, path).toTensor();
         if (!t.sizes().equals(p.sizes())) {
           throw CheckpointError(path + ": optimizer state '" + name + "' of parameter " +
                                 std::to_string(i) + " has the wrong shape");
@@ -335,7 +377,7 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
       };
       if (optimizer_kind == "adam") {
         auto st = std::make_unique<torch::optim::AdamParamState>();
-        st->step(e.at("step").toInt());
+        st->step(require(e, "step", path).toInt());
         st->exp_avg(state_tensor("exp_avg"));
         st->exp_avg_sq(state_tensor("exp_avg_sq"));
         states.emplace_back(p.unsafeGetTensorImpl(), std::move(st));
@@ -378,8 +420,11 @@ LoadedCheckpoint load_checkpoint_bytes(const std::vector<char>& bytes, const std
                                        const std::string& optimizer_kind) {
   try {
     return load_checkpoint_unchecked(bytes, path, model, optimizer, optimizer_kind);
-  } catch (const c10::Error& e) {
-    // Entries of the wrong type or shape in an otherwise readable file.
+  } catch (const CheckpointError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // Entries of the wrong type or shape in an otherwise readable file (c10::Error, or the
+    // std::out_of_range of a container lookup).
     std::string why = e.what();
     throw CheckpointError(path + ": malformed checkpoint: " + why.substr(0, why.find('\n')));
   }

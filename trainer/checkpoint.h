@@ -5,9 +5,12 @@
 //   optimizer    {"kind": "adam"|"sgd", "state": {param index: {...}}} as in Python
 //   epoch        epochs completed; samples_done: samples of the next epoch already consumed
 //   step         optimizer steps completed; best_accuracy; world_size; config; model_name
+//   seed, train_size  what a part-done epoch's order depends on (the sampler's seed, the
+//                training set's size), so that a resume can refuse to skip or repeat samples
 //   rng          {"torch_cpu": generator state} (training draws no CUDA random numbers)
-//   checksum     FNV-1a over every tensor's bytes, verified on load (a flipped byte in tensor
-//                data is caught, not trained on)
+//   checksum     FNV-1a over every tensor's bytes and every position field, verified on load (a
+//                flipped byte is caught, not trained on). Format dist_train/1 files (no seed or
+//                train_size; checksum over tensors only) still load.
 // Written atomically by rank 0 (temporary file, fsync, rename, fsync of the directory): a crash
 // never leaves a torn file and never replaces the previous good checkpoint. Every failure to
 // read one (missing, truncated, corrupt, foreign, another model) is a CheckpointError (exit 2).
@@ -24,8 +27,10 @@ struct TrainingState {
   int64_t step = 0;          // optimizer steps completed
   int64_t world_size = 1;
   double best_accuracy = 0;
-  std::string config;
+  std::string config;  // the run's resolved settings (to_string(Config)), as one text
   std::string model_name;
+  int64_t seed = 0;        // the sampler's seed
+  int64_t train_size = 0;  // training samples per epoch, which samples_done counts in; 0: unknown
 };
 
 // The model's parameters and buffers under their Python names, in Python's order, on CPU.

@@ -6,6 +6,10 @@
 namespace dt::trainer {
 namespace {
 
+constexpr int64_t kMaxEpochs = 1000000;
+constexpr int64_t kMaxBatch = int64_t(1) << 20;
+constexpr int64_t kMaxSynthetic = 100000000;  // 100 M images: 300 GB
+
 void require(bool ok, const std::string& message) {
   if (!ok) throw ConfigError(message);
 }
@@ -27,8 +31,14 @@ std::string join(const std::vector<double>& values) {
 }
 
 void validate(const Config& c) {
-  require(c.epochs >= 1, "--epochs must be >= 1, got " + std::to_string(c.epochs));
-  require(c.batch_size >= 1, "--batch-size must be >= 1, got " + std::to_string(c.batch_size));
+  // Upper bounds keep the step and sample arithmetic (epochs x steps, batch x world) far from
+  // int64 overflow, and turn a typo into an error rather than a silent no-op or a huge allocation.
+  require(c.epochs >= 1 && c.epochs <= kMaxEpochs,
+          "--epochs must be in [1, " + std::to_string(kMaxEpochs) + "], got " +
+              std::to_string(c.epochs));
+  require(c.batch_size >= 1 && c.batch_size <= kMaxBatch,
+          "--batch-size must be in [1, " + std::to_string(kMaxBatch) + "], got " +
+              std::to_string(c.batch_size));
   require(c.lr > 0, "--lr must be > 0, got " + std::to_string(c.lr));
   require(c.momentum >= 0 && c.momentum < 1, "--momentum must be in [0, 1)");
   require(c.weight_decay >= 0, "--weight-decay must be >= 0");
@@ -67,12 +77,17 @@ void validate(const Config& c) {
           "--cutout must be in [0, 32] pixels, got " + std::to_string(c.cutout));
   require(c.threads >= 0, "--threads must be >= 0");
   require(c.max_steps >= 0, "--max-steps must be >= 0");
-  require(c.synthetic >= 0, "--synthetic must be >= 0");
-  require(c.eval_batch >= 1, "--eval-batch must be >= 1");
+  require(c.synthetic >= 0 && c.synthetic <= kMaxSynthetic,
+          "--synthetic must be in [0, " + std::to_string(kMaxSynthetic) + "] images");
+  require(c.eval_batch >= 1 && c.eval_batch <= kMaxBatch,
+          "--eval-batch must be in [1, " + std::to_string(kMaxBatch) + "]");
   require(c.eval_every >= 0, "--eval-every must be >= 0");
-  require(c.bucket_mb > 0, "--bucket-mb must be > 0");
-  require(c.accumulate >= 1, "--accumulate must be >= 1");
-  require(c.comm_timeout_s > 0, "--comm-timeout must be > 0 seconds");
+  require(c.bucket_mb > 0 && c.bucket_mb <= 65536, "--bucket-mb must be in (0, 65536]");
+  require(c.accumulate >= 1 && c.accumulate <= kMaxBatch,
+          "--accumulate must be in [1, " + std::to_string(kMaxBatch) + "]");
+  // Below a millisecond the deadline rounds to zero; above 1e6 s (11 days) it is a typo.
+  require(c.comm_timeout_s >= 1e-3 && c.comm_timeout_s <= 1e6,
+          "--comm-timeout must be in [0.001, 1e6] seconds");
   require(c.log_every >= 1, "--log-every must be >= 1");
   require(one_of(c.eval_mode, {"rank0", "distributed"}),
           "--eval must be rank0 or distributed, got '" + c.eval_mode + "'");

@@ -1,10 +1,43 @@
 #include "trainer/fault_injection.h"
 
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <sstream>
 #include "trainer/errors.h"
 
 namespace dt::trainer {
+
+namespace {
+
+constexpr const char* kForm = "rank=R,step=S,action=sleep:SECONDS|kill|corrupt:NAME|nan";
+
+// The whole of `text` as an integer or a number, or nothing (std::stoll would accept "7junk").
+bool whole_int(const std::string& text, int64_t& out) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  out = std::strtoll(text.c_str(), &end, 10);
+  return errno == 0 && *end == '\0';
+}
+
+bool whole_double(const std::string& text, double& out) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  out = std::strtod(text.c_str(), &end);
+  return errno == 0 && *end == '\0' && std::isfinite(out);
+}
+
+}  // namespace
+
+void FaultInjection::invalid(const std::string& why) {
+  const char* env = std::getenv("DT_FAULT_INJECT");
+  throw ConfigError(std::string("DT_FAULT_INJECT='") + (env ? env : "") + "': " + why +
+                    " (expected " + kForm + ")");
+}
 
 FaultInjection FaultInjection::from_environment() {
   FaultInjection f;
@@ -12,32 +45,40 @@ FaultInjection FaultInjection::from_environment() {
   if (!env || !*env) return f;
   std::stringstream in(env);
   std::string item;
-  try {
-    while (std::getline(in, item, ',')) {
-      const auto eq = item.find('=');
-      if (eq == std::string::npos) throw ConfigError("");
-      const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
-      if (key == "rank") {
-        f.rank = std::stoi(value);
-      } else if (key == "step") {
-        f.step = std::stoll(value);
-      } else if (key == "action") {
-        const auto colon = value.find(':');
-        f.action = value.substr(0, colon);
-        if (colon != std::string::npos) f.argument = value.substr(colon + 1);
-      } else {
-        throw ConfigError("");
+  int64_t number = 0;
+  while (std::getline(in, item, ',')) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos) invalid("'" + item + "' is not key=value");
+    const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    if (key == "rank") {
+      if (!whole_int(value, number) || number < 0 || number > INT32_MAX) {
+        invalid("rank '" + value + "' is not a rank number");
       }
+      f.rank = int(number);
+    } else if (key == "step") {
+      if (!whole_int(value, number) || number < 0) invalid("step '" + value + "' is not a step");
+      f.step = number;
+    } else if (key == "action") {
+      const auto colon = value.find(':');
+      f.action = value.substr(0, colon);
+      if (colon != std::string::npos) f.argument = value.substr(colon + 1);
+      const bool has_argument = colon != std::string::npos;
+      if (f.action == "sleep") {
+        if (!whole_double(f.argument, f.seconds) || f.seconds <= 0) {
+          invalid("sleep needs its seconds, a number > 0 (action=sleep:5)");
+        }
+      } else if (f.action == "corrupt") {
+        if (f.argument.empty()) invalid("corrupt needs a parameter name (action=corrupt:fc.bias)");
+      } else if (f.action == "kill" || f.action == "nan") {
+        if (has_argument) invalid(f.action + " takes no argument");
+      } else {
+        invalid("unknown action '" + f.action + "'");
+      }
+    } else {
+      invalid("unknown key '" + key + "'");
     }
-  } catch (const std::exception&) {
-    throw ConfigError(std::string("DT_FAULT_INJECT='") + env +
-                      "' is malformed (expected rank=R,step=S,action=sleep:SEC|kill|corrupt:NAME|nan)");
   }
-  if (f.rank < 0 || f.step < 0 ||
-      (f.action != "sleep" && f.action != "kill" && f.action != "corrupt" && f.action != "nan")) {
-    throw ConfigError(std::string("DT_FAULT_INJECT='") + env +
-                      "' needs rank, step and action=sleep:SEC|kill|corrupt:NAME|nan");
-  }
+  if (f.rank < 0 || f.step < 0 || f.action.empty()) invalid("rank, step and action are all needed");
   return f;
 }
 

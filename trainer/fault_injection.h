@@ -15,11 +15,28 @@ struct FaultInjection {
   int rank = -1;
   int64_t step = -1;
   std::string action;    // sleep | kill | corrupt | nan
-  std::string argument;  // seconds, or the parameter name
+  std::string argument;  // the parameter name of corrupt
+  double seconds = 0;    // of sleep
 
-  // Parses DT_FAULT_INJECT; no fault when unset. Throws ConfigError when malformed.
+  // Parses DT_FAULT_INJECT strictly (every number whole, sleep's seconds and corrupt's name
+  // present, no argument where none belongs); no fault when unset. Throws ConfigError.
   static FaultInjection from_environment();
+  // Throws ConfigError when the fault could never fire as written: its rank is outside the world
+  // or corrupt names no parameter (`has_parameter`) -- a test that silently injects nothing
+  // would pass for the wrong reason.
+  template <class HasParameter>
+  void check_against(int world_size, HasParameter has_parameter) const {
+    if (action.empty()) return;
+    if (rank >= world_size) invalid("rank " + std::to_string(rank) + " is outside a world of " +
+                                    std::to_string(world_size));
+    if (action == "corrupt" && !has_parameter(argument)) {
+      invalid("the model has no parameter '" + argument + "'");
+    }
+  }
   bool fires(int rank_now, int64_t step_now) const { return rank_now == rank && step_now == step; }
+
+ private:
+  [[noreturn]] static void invalid(const std::string& why);
 };
 
 }  // namespace dt::trainer

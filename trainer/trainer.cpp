@@ -18,8 +18,10 @@
 #include "trainer/metrics.h"
 #include "trainer/mixed_precision.h"
 #include "trainer/optimizer.h"
+#include "trainer/output_paths.h"
 #include "trainer/progress.h"
 #include "trainer/replica_check.h"
+#include "trainer/resume_check.h"
 #include "trainer/tensorboard.h"
 
 namespace dt::trainer {
@@ -102,9 +104,13 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
   s.test = std::move(test);
   s.channels_last = config.channels_last != "off";
   s.fault = FaultInjection::from_environment();
+  if (s.rank0()) prepare_output_paths(config);
 
   torch::manual_seed(config.seed);  // identical initial weights on every rank
   s.net = model::make_model(config.model);
+  s.fault.check_against(ctx.world_size, [&](const std::string& name) {
+    return s.net->named_parameters().find(name) != nullptr;
+  });
   s.dtype = config.precision == "fp64" ? torch::kFloat64 : torch::kFloat32;
   s.bf16_autocast = config.precision == "bf16";
   s.net->to(ctx.device, s.dtype);
@@ -174,6 +180,9 @@ torch::nn::Module& Trainer::model() { return *s_->net; }
 void Trainer::State::resume() {
   position.world_size = ctx.world_size;
   position.model_name = config.model;
+  position.config = to_string(config);
+  position.seed = int64_t(config.seed);
+  position.train_size = train.size();
   if (config.resume.empty()) return;
   std::string file = config.resume;
   if (config.resume == "auto") {
@@ -193,10 +202,20 @@ void Trainer::State::resume() {
     throw CheckpointError(file + ": checkpoint of --model " + loaded.state.model_name +
                           ", this run is --model " + config.model);
   }
+  check_resumable(file, loaded.state, position);
+  if (rank0()) {
+    for (const auto& change : changed_settings(loaded.state.config, position.config)) {
+      spdlog::info("resume: changed since {} was written: {}", file, change);
+    }
+  }
   const int64_t old_world = loaded.state.world_size;
+  const TrainingState mine = position;
   position = loaded.state;
-  position.world_size = ctx.world_size;
-  position.model_name = config.model;
+  position.world_size = mine.world_size;
+  position.model_name = mine.model_name;
+  position.config = mine.config;
+  position.seed = mine.seed;
+  position.train_size = mine.train_size;
   if (position.samples_done > 0) {
     loader->resume_at(position.epoch, position.samples_done);
   } else {
@@ -422,7 +441,7 @@ TrainSummary Trainer::run() {
         collectives_at_timing_start = s.distributed() ? s.ctx.comm->collectives_issued() : 0;
       }
       if (s.fault.fires(s.ctx.rank, pos.step)) {
-        if (s.fault.action == "sleep") std::this_thread::sleep_for(std::chrono::duration<double>(std::stod(s.fault.argument)));
+        if (s.fault.action == "sleep") std::this_thread::sleep_for(std::chrono::duration<double>(s.fault.seconds));
         if (s.fault.action == "kill") ::kill(::getpid(), SIGKILL);
         if (s.fault.action == "corrupt") {
           torch::NoGradGuard ng;

@@ -106,3 +106,11 @@ TEST(Cifar10Reader, RealDataIsComplete) {
   EXPECT_TRUE(torch::all(counts == 5000).item<bool>());
   EXPECT_TRUE(torch::all(torch::bincount(test.labels) == 1000).item<bool>());
 }
+
+TEST(Cifar10Reader, FileCutAtARecordBoundaryIsRejected) {
+  TempDir dir;
+  for (int i = 1; i <= 5; ++i) write(dir / ("data_batch_" + std::to_string(i) + ".bin"), random_records(3, i));
+  auto msg = error_of([&] { data::read_cifar10(dir.path().string(), data::Split::Train); });
+  EXPECT_NE(msg.find("data_batch_1.bin: 3 records"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("10000"), std::string::npos) << msg;
+}

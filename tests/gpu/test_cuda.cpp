@@ -29,7 +29,11 @@ using namespace dt;
 
 namespace {
 comm::Communicator& communicator() {
-  static comm::Communicator c(test_util::mpi_world(), std::chrono::seconds(60), 0);
+  static comm::Communicator& c = [] () -> comm::Communicator& {
+    static comm::Communicator comm(test_util::mpi_world(), std::chrono::seconds(60));
+    comm.start_nccl(0);
+    return comm;
+  }();
   return c;
 }
 double rel_err(const torch::Tensor& a, const torch::Tensor& b) {

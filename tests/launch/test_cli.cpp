@@ -111,10 +111,30 @@ TEST(CliBinary, BadInputExitsWithCode2AndOneLine) {
       {"--data " + dir.path().string(), "data_batch_1.bin"},
       {"--device cuda --synthetic 100", "no CUDA GPU"},
       {"--synthetic 100 --batch-size 30 --accumulate 4", "--accumulate 4 is more than the 3 batches"},
+      {"--synthetic 100 --comm-timeout 1e10", "--comm-timeout must be in [0.001, 1e6]"},
+      {"--synthetic 100 --comm-timeout 0.0004", "--comm-timeout must be in [0.001, 1e6]"},
+      {"--synthetic 100 --epochs 4611686018427387905", "--epochs must be in [1, 1000000]"},
+      {"--synthetic 100000000000", "--synthetic must be in [0, 100000000]"},
+      {"--synthetic 100 --bucket-mb 1e300", "--bucket-mb must be in (0, 65536]"},
+      {"--synthetic 100 --checkpoint-dir /dev/null/x", "--checkpoint-dir /dev/null/x: cannot create"},
+      {"--synthetic 100 --log-dir /proc/x", "--log-dir /proc/x: cannot"},
+      {"--synthetic 100 --trace /dev/null/t.json", "--trace /dev/null: cannot"},
+      // The test-only fault seam is parsed strictly and checked against the run.
+      {"--synthetic 100 #DT_FAULT_INJECT=rank=0,step=1,action=sleep", "sleep needs its seconds"},
+      {"--synthetic 100 #DT_FAULT_INJECT=rank=0,step=1,action=sleep:abc", "sleep needs its seconds"},
+      {"--synthetic 100 #DT_FAULT_INJECT=rank=0x,step=1,action=nan", "rank '0x' is not a rank"},
+      {"--synthetic 100 #DT_FAULT_INJECT=rank=0,step=0junk,action=nan", "step '0junk'"},
+      {"--synthetic 100 #DT_FAULT_INJECT=rank=0,step=1,action=kill:9", "kill takes no argument"},
+      {"--synthetic 100 #DT_FAULT_INJECT=rank=3,step=1,action=nan", "rank 3 is outside a world of 1"},
+      {"--synthetic 100 #DT_FAULT_INJECT=rank=0,step=1,action=corrupt:nope", "no parameter 'nope'"},
   };
-  for (const auto& [args, needle] : cases) {
-    auto r = test_util::run_command("cd " + dir.path().string() + " && env -u CIFAR10_DIR " +
-                                  test_util::dist_train_binary() + " " + args);
+  for (const auto& [case_args, needle] : cases) {
+    // "ARGS #NAME=VALUE": the case sets an environment variable too.
+    const auto hash = case_args.find(" #");
+    const std::string args = case_args.substr(0, hash);
+    const std::string env = hash == std::string::npos ? "" : "'" + case_args.substr(hash + 2) + "' ";
+    auto r = test_util::run_command("cd " + dir.path().string() + " && env -u CIFAR10_DIR " + env +
+                                    test_util::dist_train_binary() + " " + args);
     EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
     EXPECT_NE(r.output.find("dist_train: error: "), std::string::npos) << r.output;
     EXPECT_NE(r.output.find(needle), std::string::npos) << r.output;

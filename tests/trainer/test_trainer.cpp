@@ -2,6 +2,7 @@
 // loaded by PyTorch, and a short training run that learns.
 #include <gtest/gtest.h>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include "data/synthetic.h"
 #include "model/network.h"
@@ -10,6 +11,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/errors.h"
 #include "trainer/lr_schedule.h"
+#include "trainer/resume_check.h"
 #include "trainer/tensorboard.h"
 #include "trainer/trainer.h"
 
@@ -243,6 +245,133 @@ TEST(Checkpoint, BadCheckpointsAreRejectedClearly) {
       EXPECT_TRUE(torch::equal(kv.value(), before.at(kv.key()))) << name << " " << kv.key();
     }
   }
+}
+
+namespace {
+
+// The checkpoint at `from` re-saved after `edit` changes its top-level dict (tensors untouched).
+void rewrite_checkpoint(const std::string& from, const std::string& to,
+                        const std::function<void(c10::impl::GenericDict&)>& edit) {
+  std::ifstream in(from, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
+  auto dict = trainer::torch_load_bytes(bytes, from).toGenericDict();
+  edit(dict);
+  trainer::write_file_atomically(to, trainer::torch_save_bytes(dict));
+}
+
+std::string load_error(const std::string& path) {
+  auto net = model::make_resnet("resnet14");
+  try {
+    trainer::load_checkpoint(path, *net, nullptr, "adam");
+  } catch (const trainer::CheckpointError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+// The position and settings are as protected as the weights: an edited epoch fails the checksum;
+// an impossible one in an older-format file (whose checksum covered tensors only) is refused on
+// its own; a missing entry is a CheckpointError, not an out_of_range from the container.
+TEST(Checkpoint, PositionIsChecksummedAndRangeChecked) {
+  TempDir dir;
+  auto net = model::make_resnet("resnet14");
+  trainer::TrainingState st;
+  st.epoch = 2;
+  st.samples_done = 300;
+  st.step = 90;
+  st.seed = 11;
+  st.train_size = 600;
+  st.model_name = "resnet14";
+  st.config = "lr = 0.001\n";
+  trainer::save_checkpoint(dir / "good.pt", *net, nullptr, "adam", st);
+  EXPECT_EQ(load_error(dir / "good.pt"), "");
+
+  rewrite_checkpoint(dir / "good.pt", dir / "edited.pt",
+                     [](auto& d) { d.insert_or_assign("epoch", int64_t(7)); });
+  EXPECT_NE(load_error(dir / "edited.pt").find("checksum mismatch"), std::string::npos);
+  rewrite_checkpoint(dir / "good.pt", dir / "seed.pt",
+                     [](auto& d) { d.insert_or_assign("seed", int64_t(12)); });
+  EXPECT_NE(load_error(dir / "seed.pt").find("checksum mismatch"), std::string::npos);
+
+  // Format 1 (no seed or train_size; tensors-only checksum) still loads, position intact...
+  auto v1 = [](int64_t epoch) {
+    return [epoch](c10::impl::GenericDict& d) {
+      d.insert_or_assign("format", std::string("dist_train/1"));
+      d.erase("seed");
+      d.erase("train_size");
+      d.insert_or_assign("epoch", epoch);
+      uint64_t h = 1469598103934665603ULL;  // FNV-1a over the tensors, as format 1 wrote it
+      for (const auto& kv : d.at("model").toGenericDict()) {
+        const auto& key = kv.key().toStringRef();
+        for (unsigned char c : key) h = (h ^ c) * 1099511628211ULL;
+        auto t = kv.value().toTensor().contiguous();
+        const auto* p = static_cast<const unsigned char*>(t.data_ptr());
+        for (size_t i = 0; i < t.nbytes(); ++i) h = (h ^ p[i]) * 1099511628211ULL;
+      }
+      d.insert_or_assign("checksum", int64_t(h));
+    };
+  };
+  rewrite_checkpoint(dir / "good.pt", dir / "v1.pt", v1(2));
+  EXPECT_EQ(load_error(dir / "v1.pt"), "");
+  auto m = model::make_resnet("resnet14");
+  auto loaded = trainer::load_checkpoint(dir / "v1.pt", *m, nullptr, "adam");
+  EXPECT_EQ(loaded.state.epoch, 2);
+  EXPECT_EQ(loaded.state.samples_done, 300);
+  EXPECT_EQ(loaded.state.train_size, 0) << "unknown in format 1";
+  // ...but an impossible position is refused even where the checksum cannot see it.
+  rewrite_checkpoint(dir / "good.pt", dir / "negative.pt", v1(-3));
+  const auto negative = load_error(dir / "negative.pt");
+  EXPECT_NE(negative.find("impossible training position (epoch -3"), std::string::npos) << negative;
+
+  rewrite_checkpoint(dir / "good.pt", dir / "no_state.pt", [](auto& d) {
+    auto opt = d.at("optimizer").toGenericDict();
+    opt.erase("state");
+  });
+  const auto no_state = load_error(dir / "no_state.pt");
+  EXPECT_NE(no_state.find("no 'state' entry"), std::string::npos) << no_state;
+}
+
+TEST(ResumeCheck, MidEpochNeedsTheSameSeedAndTrainingSet) {
+  trainer::TrainingState saved, now;
+  saved.epoch = 1;
+  saved.samples_done = 240;
+  saved.seed = now.seed = 11;
+  saved.train_size = now.train_size = 600;
+  EXPECT_NO_THROW(trainer::check_resumable("c.pt", saved, now));
+  auto error = [&] {
+    try {
+      trainer::check_resumable("c.pt", saved, now);
+    } catch (const trainer::CheckpointError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  now.seed = 12;
+  EXPECT_NE(error().find("c.pt: stopped 240 samples into epoch 2 with --seed 11, this run has "
+                         "--seed 12"), std::string::npos) << error();
+  now.seed = 11;
+  now.train_size = 500;
+  EXPECT_NE(error().find("of a 600-sample training set, this run's has 500"), std::string::npos)
+      << error();
+  // At an epoch boundary both may change.
+  saved.samples_done = 0;
+  now.seed = 3;
+  EXPECT_NO_THROW(trainer::check_resumable("c.pt", saved, now));
+  // A format-1 file (training set size unknown) past the end of this run's set.
+  saved.samples_done = 550;
+  saved.train_size = 0;
+  EXPECT_NE(error().find("past the end of this run's 500-sample training set"), std::string::npos)
+      << error();
+}
+
+TEST(ResumeCheck, ChangedSettingsAreListedInOrder) {
+  const auto changes = trainer::changed_settings(
+      "lr = 0.001\nbatch_size = 30\nresume = \nseed = 0\n",
+      "lr = 0.5\nbatch_size = 30\nresume = auto\nseed = 0\nnew_flag = 1\n");
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0], "lr: 0.001 -> 0.5");
 }
 
 TEST(Checkpoint, AtomicWriteReplacesWholeFile) {

@@ -1,0 +1,40 @@
+#include "trainer/output_paths.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include "trainer/errors.h"
+
+namespace dt::trainer {
+namespace {
+
+void require_writable_folder(const std::string& dir, const std::string& flag) {
+  const std::filesystem::path folder = dir.empty() ? "." : dir;
+  std::error_code ec;
+  std::filesystem::create_directories(folder, ec);
+  if (ec) throw ConfigError(flag + " " + folder.string() + ": cannot create it: " + ec.message());
+  // Permission bits say little (root passes them; a read-only mount or full disk does not):
+  // create and remove a file.
+  const auto probe = folder / (".dist_train_probe." + std::to_string(::getpid()));
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) {
+    throw ConfigError(flag + " " + folder.string() + ": cannot write in it: " +
+                      std::strerror(errno));
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
+}  // namespace
+
+void prepare_output_paths(const Config& c) {
+  require_writable_folder(c.checkpoint_dir, "--checkpoint-dir");
+  require_writable_folder(c.log_dir, "--log-dir");
+  if (!c.trace.empty()) {
+    require_writable_folder(std::filesystem::path(c.trace).parent_path().string(), "--trace");
+  }
+}
+
+}  // namespace dt::trainer

@@ -1,0 +1,20 @@
+// What a resume may and may not change. A checkpoint stopped part-way through an epoch records
+// how many samples of that epoch's permutation were consumed; the permutation is a function of
+// the sampler's seed and the training set's size, so resuming with either changed would skip
+// some samples and repeat others without a word. Those are refused; every other changed setting
+// (learning rate, batch size, world size, epochs, ...) is allowed and listed.
+#pragma once
+#include <string>
+#include <vector>
+#include "trainer/checkpoint.h"
+
+namespace dt::trainer {
+
+// Throws CheckpointError (one line naming both values) when `now` cannot continue `saved`.
+void check_resumable(const std::string& file, const TrainingState& saved, const TrainingState& now);
+
+// "key: old -> new" for each setting of to_string(Config) text that differs, in the order of
+// `now`; `resume` itself and settings absent from `saved` (an older file) are left out.
+std::vector<std::string> changed_settings(const std::string& saved, const std::string& now);
+
+}  // namespace dt::trainer
