@@ -28,6 +28,7 @@ World init_world(int* argc, char*** argv) {
                         " tasks without MPI (no PMIx/PMI in the environment), so each would train "
                         "alone: launch with srun --mpi=pmix (see launch/slurm/dist_train.sbatch)");
     }
+    set_error_identity(w.rank);  // rank 0 of a world of one, so CUDA errors name it too
     return w;
   }
   int provided = 0;

@@ -42,7 +42,9 @@ class TrainLoader {
   int64_t steps_per_epoch() const { return sampler_.steps_per_epoch(); }
   int64_t steps_in_epoch(int64_t epoch) const { return sampler_.steps_in_epoch(epoch); }
   const ShardedSampler& sampler() const { return sampler_; }
-  // Builds the batch at a position without moving the loader.
+  // Builds the batch at a position without moving the loader. Not while a prefetch may run
+  // (the loader's own thread calls it, and the sampler caches one permutation unlocked): for the
+  // loader itself, and for tests of a loader built with prefetch = false.
   Batch make(int64_t epoch, int64_t step) const;
 
  private:

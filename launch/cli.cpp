@@ -199,7 +199,8 @@ CliResult parse_cli(int argc, const char* const* argv) {
   f.disable("Execution", "no-cudnn-benchmark", &Config::cudnn_benchmark,
             "do not autotune cuDNN convolution algorithms (always off with --deterministic)");
   f.enable("Execution", "skip-nonfinite", &Config::skip_nonfinite,
-           "skip (and count) updates whose loss is NaN/Inf instead of stopping the run");
+           "skip (and count) updates whose loss is NaN/Inf instead of stopping the run (reads the loss "
+           "every step: a host sync on GPU)");
   options.add_options("Help")("h,help", "print this help and exit");
 
   CliResult out;
