@@ -152,62 +152,36 @@ DT_AVX512_INLINE void grad_transform_1d(const __m512 y[4], __m512 out[6]) {
   out[5] = y[3];
 }
 
-// Walks tiles in index order without a division per tile: (image, tile row, tile column).
-struct TileCursor {
-  int64_t image, ty, tx;
-  TileCursor(const Shape& s, int64_t t)
-      : image(t / (s.tiles_h() * s.tiles_w())), ty((t / s.tiles_w()) % s.tiles_h()),
-        tx(t % s.tiles_w()) {}
-  void advance(const Shape& s) {
-    if (++tx < s.tiles_w()) return;
-    tx = 0;
-    if (++ty < s.tiles_h()) return;
-    ty = 0;
-    ++image;
-  }
-};
-
-// B^T d B of one 6x6 input tile whose top-left pixel is (y0, x0) into row i of v. kChecked:
-// some of the tile lies in the zero padding (or past the edge), so each load is bounds-checked;
-// interior tiles (most of them on the larger images) skip those tests.
-template <bool kChecked>
-DT_AVX512_INLINE void transform_input_tile(const Shape& s, const float* base, int64_t y0,
-                                           int64_t x0, int64_t i, int64_t block, float* v) {
-  const __m512 zero = _mm512_setzero_ps();
-  for (int64_t c = 0; c < s.cin; c += kLanes) {
-    __m512 rows[6][6];  // B^T d: each column transformed as it is loaded (zero outside)
-    for (int x = 0; x < 6; ++x) {
-      const int64_t xx = x0 + x;
-      __m512 col[6], out[6];
-      for (int y = 0; y < 6; ++y) {
-        const int64_t yy = y0 + y;
-        col[y] = !kChecked || (yy >= 0 && yy < s.h && xx >= 0 && xx < s.w)
-                     ? _mm512_loadu_ps(base + (yy * s.w + xx) * s.cin + c)
-                     : zero;
-      }
-      input_transform_1d(col, out);
-      for (int y = 0; y < 6; ++y) rows[y][x] = out[y];
-    }
-    for (int y = 0; y < 6; ++y) {  // (B^T d) B: transform each row
-      __m512 out[6];
-      input_transform_1d(rows[y], out);
-      for (int x = 0; x < 6; ++x)
-        _mm512_storeu_ps(v + ((y * 6 + x) * block + i) * s.cin + c, out[x]);
-    }
-  }
-}
-
 // v[p][t][cin] for the tiles [t0, t0 + count) of the block; rows past count stay zero.
 DT_AVX512 void transform_inputs(const Shape& s, const float* in, int64_t t0,
                                 int64_t count, int64_t block, float* v) {
-  TileCursor tile(s, t0);
-  for (int64_t i = 0; i < count; ++i, tile.advance(s)) {
-    const int64_t y0 = tile.ty * kTile - 1, x0 = tile.tx * kTile - 1;
-    const float* base = in + tile.image * s.h * s.w * s.cin;
-    if (y0 >= 0 && y0 + 6 <= s.h && x0 >= 0 && x0 + 6 <= s.w) {
-      transform_input_tile<false>(s, base, y0, x0, i, block, v);
-    } else {
-      transform_input_tile<true>(s, base, y0, x0, i, block, v);
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t t = t0 + i;
+    const int64_t image = t / (s.tiles_h() * s.tiles_w());
+    const int64_t ty = (t / s.tiles_w()) % s.tiles_h(), tx = t % s.tiles_w();
+    const int64_t y0 = ty * kTile - 1, x0 = tx * kTile - 1;
+    const float* base = in + image * s.h * s.w * s.cin;
+    for (int64_t c = 0; c < s.cin; c += kLanes) {
+      __m512 rows[6][6];  // B^T d: each column transformed as it is loaded (zero outside)
+      for (int x = 0; x < 6; ++x) {
+        const int64_t xx = x0 + x;
+        __m512 col[6], out[6];
+        for (int y = 0; y < 6; ++y) {
+          const int64_t yy = y0 + y;
+          col[y] = (yy >= 0 && yy < s.h && xx >= 0 && xx < s.w)
+                       ? _mm512_loadu_ps(base + (yy * s.w + xx) * s.cin + c)
+                       : zero;
+        }
+        input_transform_1d(col, out);
+        for (int y = 0; y < 6; ++y) rows[y][x] = out[y];
+      }
+      for (int y = 0; y < 6; ++y) {  // (B^T d) B: transform each row
+        __m512 out[6];
+        input_transform_1d(rows[y], out);
+        for (int x = 0; x < 6; ++x)
+          _mm512_storeu_ps(v + ((y * 6 + x) * block + i) * s.cin + c, out[x]);
+      }
     }
   }
   for (int64_t p = 0; p < kPoints; ++p)
@@ -216,10 +190,11 @@ DT_AVX512 void transform_inputs(const Shape& s, const float* in, int64_t t0,
 
 DT_AVX512 void transform_outputs(const Shape& s, const float* m, int64_t t0,
                                  int64_t count, int64_t block, float* out) {
-  TileCursor tile(s, t0);
-  for (int64_t i = 0; i < count; ++i, tile.advance(s)) {
-    const int64_t ty = tile.ty, tx = tile.tx;
-    float* base = out + tile.image * s.h * s.w * s.cout;
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t t = t0 + i;
+    const int64_t image = t / (s.tiles_h() * s.tiles_w());
+    const int64_t ty = (t / s.tiles_w()) % s.tiles_h(), tx = t % s.tiles_w();
+    float* base = out + image * s.h * s.w * s.cout;
     for (int64_t c = 0; c < s.cout; c += kLanes) {
       __m512 cols[4][6];  // A^T m: transform each column
       for (int x = 0; x < 6; ++x) {
@@ -249,10 +224,11 @@ DT_AVX512 void transform_outputs(const Shape& s, const float* m, int64_t t0,
 DT_AVX512 void transform_grads(const Shape& s, const float* grad_out, int64_t t0, int64_t count,
                                int64_t block, float* g) {
   const __m512 zero = _mm512_setzero_ps();
-  TileCursor tile(s, t0);
-  for (int64_t i = 0; i < count; ++i, tile.advance(s)) {
-    const int64_t ty = tile.ty, tx = tile.tx;
-    const float* base = grad_out + tile.image * s.h * s.w * s.cout;
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t t = t0 + i;
+    const int64_t image = t / (s.tiles_h() * s.tiles_w());
+    const int64_t ty = (t / s.tiles_w()) % s.tiles_h(), tx = t % s.tiles_w();
+    const float* base = grad_out + image * s.h * s.w * s.cout;
     for (int64_t c = 0; c < s.cout; c += kLanes) {
       __m512 rows[4][6];  // each row of dy carried 4 -> 6
       for (int y = 0; y < 4; ++y) {
