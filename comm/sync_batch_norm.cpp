@@ -107,10 +107,21 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     // map of dy and x: dx = a*dy + b*x + c, two fused passes.
     auto a = w * invstd;
     auto b = -a * invstd * mean_dy_xhat;
-    auto c = -a * mean_dy - b * mean;
-    auto dx = torch::addcmul(torch::addcmul(per_channel(c, channels).to(x.scalar_type()), x,
-                                            per_channel(b, channels).to(x.scalar_type())),
-                             dy, per_channel(a, channels).to(x.scalar_type()));
+    torch::Tensor dx;
+    if (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kFloat64) {
+      auto c = -a * mean_dy - b * mean;
+      dx = torch::addcmul(torch::addcmul(per_channel(c, channels).to(x.scalar_type()), x,
+                                         per_channel(b, channels).to(x.scalar_type())),
+                          dy, per_channel(a, channels).to(x.scalar_type()));
+    } else {
+      // bf16/fp16 activations: b*x and c nearly cancel when |mean| >> std, and rounding them
+      // to 8 bits first would cost several percent of dx; centre x and sum in the statistics'
+      // precision instead, rounding once (as PyTorch's own BatchNorm backward does).
+      auto xmu = x.to(sd) - per_channel(mean, channels);
+      dx = torch::addcmul(torch::addcmul(per_channel(-a * mean_dy, channels), xmu,
+                                         per_channel(b, channels)),
+                          dy.to(sd), per_channel(a, channels));
+    }
     // This rank's share of the parameter gradients; the Reducer sums the shares.
     auto grad_weight = local_dw.to(weight.scalar_type());
     auto grad_bias = local_db.to(weight.scalar_type());

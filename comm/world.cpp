@@ -3,6 +3,7 @@
 #include <mpi.h>
 #include <unistd.h>
 #include <cstdlib>
+#include <thread>
 #include "comm/check.h"
 #include "comm/errors.h"
 
@@ -51,6 +52,24 @@ World init_world(int* argc, char*** argv) {
   DT_MPI_CHECK(MPI_Comm_size(local, &w.local_size));
   DT_MPI_CHECK(MPI_Comm_free(&local));
   return w;
+}
+
+int first_failing_rank(const World& world, bool failed, std::chrono::milliseconds timeout) {
+  if (!world.mpi) return failed ? 0 : world.size;
+  int mine = failed ? world.rank : world.size, first = world.size;
+  MPI_Request request;
+  DT_MPI_CHECK(MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &request));
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (int done = 0;;) {
+    DT_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
+    if (done) return first;
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw CommError(error_prefix(__FILE__, __LINE__) +
+                      "the ranks' check of their own input did not complete within " +
+                      std::to_string(timeout.count() / 1000.0) + " s: a rank never reached it");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 void finalize_world(const World& world) {

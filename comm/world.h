@@ -3,6 +3,7 @@
 // split, not from launcher-specific environment variables. Run without a launcher, it is a world
 // of one and never initialises MPI: the single-GPU debugging path touches no communicator.
 #pragma once
+#include <chrono>
 #include <string>
 
 namespace dt::comm {
@@ -20,6 +21,11 @@ struct World {
 bool launched_by_mpi();
 // Initialises MPI when launched_by_mpi(); safe to call once per process.
 World init_world(int* argc, char*** argv);
+// The lowest rank that reports `failed`, or world.size when none does: a collective over
+// MPI_COMM_WORLD (every rank calls it, failed or not) that gives up with a CommError after
+// `timeout`. Lets ranks that rejected their own input (flags, environment, data files) end the
+// job together, with one message and exit code 2, instead of each printing and aborting.
+int first_failing_rank(const World& world, bool failed, std::chrono::milliseconds timeout);
 // Ends MPI cleanly (all ranks reached the end).
 void finalize_world(const World& world);
 // Ends the whole job now with `code`: MPI_Abort under a launcher, exit otherwise.

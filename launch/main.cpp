@@ -42,38 +42,77 @@ int exit_code(const std::exception& e) {
   return 1;
 }
 
+// How long ranks wait for each other to finish checking their own input, before the
+// configuration (and so --comm-timeout) is known to be valid everywhere.
+constexpr std::chrono::seconds kInputCheckTimeout{600};
+
+void print_error(const dt::comm::World& world, const std::exception& e, int code) {
+  const std::string where = world.size > 1 ? "rank " + std::to_string(world.rank) + ": " : "";
+  if (code == 1) {
+    std::fprintf(stderr, "dist_train: rank %d on %s failed: %s\n", world.rank, world.host.c_str(),
+                 e.what());
+  } else {
+    std::fprintf(stderr, "dist_train: error: %s%s\n", where.c_str(), e.what());
+  }
+}
+
 int run(dt::comm::World& world, int argc, char** argv) {
   using namespace dt;
-  auto cli = launch::parse_cli(argc, argv);
-  if (cli.help) {
-    if (world.rank == 0) std::printf("%s\n", cli.help_text.c_str());
-    return 0;
-  }
-  const std::string source = launch::resolve_data_source(cli, kSyntheticDefault);
-  auto& config = cli.config;
-  if (config.threads > 0) torch::set_num_threads(int(config.threads));
-  launch::configure_kernels(config);
-
+  // Each rank checks its own input first (flags, environment, data files). Under a launcher the
+  // ranks then agree: if any rejected its input, the lowest such rank prints its one line and
+  // every rank exits 2 together (no MPI_Abort, no copy of the line per rank).
+  launch::CliResult cli;
+  std::string source;
   trainer::RunContext ctx;
-  ctx.rank = world.rank;
-  ctx.world_size = world.size;
-  ctx.device = launch::resolve_device(config.device, world);
-#if DT_HAVE_CUDA
-  // Every CUDA call of this process (current streams, kernels, NCCL) goes to this rank's GPU.
-  if (ctx.device.is_cuda()) c10::cuda::set_device(ctx.device.index());
-#endif
-  ctx.stop_requested = launch::stop_requested;
-  if (ctx.device.is_cuda()) torch::cuda::manual_seed_all(config.seed);
-
-  // All input is read and validated before anything is logged, so bad input gives one line.
   data::Dataset train, test;
-  if (config.synthetic > 0) {
-    train = data::make_synthetic(config.synthetic, config.seed);
-    test = data::make_synthetic(std::max<int64_t>(config.synthetic / 5, 1000), config.seed + 1);
-  } else {
-    train = data::read_cifar10(config.data_dir, data::Split::Train);
-    test = data::read_cifar10(config.data_dir, data::Split::Test);
+  std::exception_ptr bad_input;
+  try {
+    cli = launch::parse_cli(argc, argv);
+    if (cli.help) {
+      if (world.rank == 0) std::printf("%s\n", cli.help_text.c_str());
+      return 0;
+    }
+    source = launch::resolve_data_source(cli, kSyntheticDefault);
+    auto& config = cli.config;
+    if (config.threads > 0) torch::set_num_threads(int(config.threads));
+    launch::configure_kernels(config);
+
+    ctx.rank = world.rank;
+    ctx.world_size = world.size;
+    ctx.device = launch::resolve_device(config.device, world);
+#if DT_HAVE_CUDA
+    // Every CUDA call of this process (current streams, kernels, NCCL) goes to this rank's GPU.
+    if (ctx.device.is_cuda()) c10::cuda::set_device(ctx.device.index());
+#endif
+    ctx.stop_requested = launch::stop_requested;
+    if (ctx.device.is_cuda()) torch::cuda::manual_seed_all(config.seed);
+
+    // All input is read and validated before anything is logged, so bad input gives one line.
+    if (config.synthetic > 0) {
+      train = data::make_synthetic(config.synthetic, config.seed);
+      test = data::make_synthetic(std::max<int64_t>(config.synthetic / 5, 1000), config.seed + 1);
+    } else {
+      train = data::read_cifar10(config.data_dir, data::Split::Train);
+      test = data::read_cifar10(config.data_dir, data::Split::Test);
+    }
+  } catch (const std::exception& e) {
+    if (!world.mpi || exit_code(e) != 2) throw;
+    bad_input = std::current_exception();
   }
+  if (world.mpi) {
+    const int first = comm::first_failing_rank(world, bad_input != nullptr, kInputCheckTimeout);
+    if (first < world.size) {
+      if (first == world.rank) {
+        try {
+          std::rethrow_exception(bad_input);
+        } catch (const std::exception& e) {
+          print_error(world, e, 2);
+        }
+      }
+      return 2;
+    }
+  }
+  auto& config = cli.config;
 
   if (world.mpi) {
     const auto timeout = std::chrono::milliseconds(int64_t(config.comm_timeout_s * 1000));
@@ -114,13 +153,7 @@ int main(int argc, char** argv) {
     return code;
   } catch (const std::exception& e) {
     const int code = exit_code(e);
-    const std::string where = world.size > 1 ? "rank " + std::to_string(world.rank) + ": " : "";
-    if (code == 1) {
-      std::fprintf(stderr, "dist_train: rank %d on %s failed: %s\n", world.rank,
-                   world.host.c_str(), e.what());
-    } else {
-      std::fprintf(stderr, "dist_train: error: %s%s\n", where.c_str(), e.what());
-    }
+    print_error(world, e, code);
     if (g_comm) g_comm->abort();
     dt::comm::abort_world(world, code);
   }

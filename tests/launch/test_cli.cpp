@@ -144,6 +144,33 @@ TEST(CliBinary, BadInputExitsWithCode2AndOneLine) {
   EXPECT_EQ(bad_env.exit_code, 2) << bad_env.output;
 }
 
+// Under mpirun, ranks that reject their input agree first: one line (from the lowest such rank),
+// exit code 2, and no MPI_Abort; a rank whose input alone is bad is the one named.
+TEST(CliBinary, BadInputUnderMpirunIsOneLineFromOneRank) {
+  test_util::TempDir dir;
+  const std::string mpirun = "cd " + dir.path().string() + " && " + test_util::mpirun() +
+                             " --allow-run-as-root --oversubscribe ";
+  const std::string ok = test_util::dist_train_binary() + " --synthetic 100 --batch-size 10";
+  auto all = test_util::run_command(mpirun + "-np 2 " + ok + " --lr -1");
+  EXPECT_EQ(all.exit_code, 2) << all.output;
+  auto lines = [](const std::string& out) {
+    size_t n = 0;
+    for (size_t at = out.find("dist_train: error"); at != std::string::npos;
+         at = out.find("dist_train: error", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_EQ(lines(all.output), 1u) << all.output;
+  EXPECT_NE(all.output.find("dist_train: error: rank 0: --lr"), std::string::npos) << all.output;
+  EXPECT_EQ(all.output.find("MPI_ABORT"), std::string::npos) << all.output;
+  auto one = test_util::run_command(mpirun + "-np 1 " + ok + " : -np 1 " + ok + " --batch-size 0");
+  EXPECT_EQ(one.exit_code, 2) << one.output;
+  EXPECT_EQ(lines(one.output), 1u) << one.output;
+  EXPECT_NE(one.output.find("dist_train: error: rank 1: --batch-size"), std::string::npos)
+      << one.output;
+}
+
 TEST(CliBinary, SrunWithoutMpiIsRefused) {
   // A fake Slurm environment: 4 tasks, no PMIx/PMI variables (srun without --mpi).
   auto r = test_util::run_command("env -u PMIX_RANK -u PMI_RANK -u PMI_SIZE -u OMPI_COMM_WORLD_SIZE "
