@@ -3,6 +3,7 @@
 #include <mpi.h>
 #include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <cstdio>
 #include "comm/check.h"
@@ -138,6 +139,9 @@ std::shared_ptr<Work> NcclBackend::all_gather(const torch::Tensor& output,
 // rank and without aborting NCCL (CUDAEvent::query throws on a sticky CUDA error).
 void NcclBackend::watchdog() {
   try {
+    // This thread's CUDA calls (event queries and destruction) must go to this rank's GPU: on
+    // device 0 they would open a second CUDA context there, per rank.
+    c10::cuda::set_device(static_cast<c10::DeviceIndex>(device_));
     watchdog_loop();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dist_train: %sNCCL watchdog failed: %s; aborting the job\n",

@@ -8,6 +8,22 @@
 
 namespace dt::comm {
 
+namespace {
+
+void broadcast_from_rank0(const torch::Tensor& tensor, Communicator& comm) {
+  torch::NoGradGuard no_grad;
+  auto v = tensor;
+  if (v.is_contiguous()) {
+    comm.broadcast(v, 0);
+  } else {  // channels_last weights: broadcast a contiguous copy, then write it back
+    auto c = v.contiguous();
+    comm.broadcast(c, 0);
+    v.copy_(c);
+  }
+}
+
+}  // namespace
+
 void broadcast_model(torch::nn::Module& module, Communicator& comm) {
   // Structure fingerprint: names, shapes and dtypes of every parameter and buffer, in order.
   uint64_t hash = 1469598103934665603ULL;
@@ -39,17 +55,11 @@ void broadcast_model(torch::nn::Module& module, Communicator& comm) {
       throw RankMismatch(o.str());
     }
   }
-  torch::NoGradGuard no_grad;
-  for (const auto& t : tensors) {
-    auto v = t.value();
-    if (v.is_contiguous()) {
-      comm.broadcast(v, 0);
-    } else {  // channels_last weights: broadcast a contiguous copy, then write it back
-      auto c = v.contiguous();
-      comm.broadcast(c, 0);
-      v.copy_(c);
-    }
-  }
+  for (const auto& t : tensors) broadcast_from_rank0(t.value(), comm);
+}
+
+void broadcast_buffers(torch::nn::Module& module, Communicator& comm) {
+  for (const auto& b : module.buffers()) broadcast_from_rank0(b, comm);
 }
 
 Reducer::Reducer(std::vector<torch::Tensor> parameters, Communicator& comm,

@@ -39,8 +39,10 @@ void validate(const AugmentSpec& spec) {
 
 torch::Tensor prepare_source(const torch::Tensor& images, AugmentMode mode) {
   if (mode != AugmentMode::Seed) return images.contiguous();
-  // torchvision's Resize(40) on a 32x32 PIL image: bilinear upsampling (antialias is moot when
-  // enlarging), rounded back to uint8. Done in chunks to bound the float copy.
+  // The seed's Resize(40) on a 32x32 image: bilinear upsampling (antialias is moot when
+  // enlarging), rounded back to uint8. Not bit-equal to PIL's resize (which torchvision applies
+  // to PIL images): about a fifth of the pixels differ by 1 of 255. Done in chunks to bound the
+  // float copy.
   std::vector<torch::Tensor> parts;
   namespace F = torch::nn::functional;
   for (int64_t i = 0; i < images.size(0); i += 4096) {

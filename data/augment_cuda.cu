@@ -1,7 +1,8 @@
 // Fused gather + crop + flip + cutout + normalise on the GPU: one thread per output element.
 //
-// Stream contract: the kernel runs on the current CUDA stream of the source's device, in order
-// with the training step that consumes its output. No host synchronisation.
+// Stream contract: the kernel runs on the caller's current CUDA stream of the source's device
+// (the loader's side stream when prefetching: data/side_stream.h hands its output to the
+// training stream through an event). No host synchronisation.
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>

@@ -5,8 +5,10 @@
 #   - LibTorch from the PyPI torch wheel (pinned, CUDA 13 build) in a virtual environment that
 #     belongs to this project, shared by its clones: $DIST_TRAIN_VENV, by default
 #     ~/.cache/dist_train/venv-torch-<version>. The repository's .venv links to it.
-# The CUDA toolkit and NCCL are expected in /usr/local/cuda (optional: without them the CPU paths
-# build alone).
+# The CUDA toolkit and NCCL are expected in /usr/local/cuda: the CUDA 13 LibTorch of the wheel
+# cannot be configured without the toolkit (launch/build.sh says so and stops). Without a GPU
+# the CUDA code still compiles and the CPU paths run; for a machine without the toolkit, point
+# Torch_DIR at a CPU LibTorch instead.
 set -euo pipefail
 
 TORCH_VERSION=2.11.0        # CUDA 13.0 build on PyPI; matches /usr/local/cuda and the GPU hosts

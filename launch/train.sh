@@ -5,5 +5,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$here/launch/install_deps.sh" >/dev/null
-"$here/launch/build.sh" >/dev/null
+log=$(mktemp)
+if ! "$here/launch/build.sh" >"$log" 2>&1; then
+  tail -n 40 "$log" >&2  # the compiler's own messages, which ninja prints to stdout
+  echo "train.sh: the build failed (full log: $log)" >&2
+  exit 1
+fi
+rm -f "$log"
 exec "${BUILD_DIR:-$here/build}/launch/dist_train" "$@"

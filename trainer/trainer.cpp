@@ -274,6 +274,9 @@ EvalResult Trainer::State::evaluate() {
   // deadline). distributed: each rank evaluates a contiguous shard; the sums are reduced.
   EvalSums sums;
   if (config.eval_mode == "distributed" && distributed()) {
+    // Per-rank BatchNorm lets the ranks' running statistics drift apart: evaluate rank 0's
+    // model, the one that is checkpointed, not a different one on each shard.
+    if (model::synced_batch_norm_count(*net) == 0) comm::broadcast_buffers(*net, *ctx.comm);
     const int64_t begin = n * ctx.rank / ctx.world_size, end = n * (ctx.rank + 1) / ctx.world_size;
     sums = evaluate_sums(*net, forward, *eval_set, begin, end, config.eval_batch);
   } else if (rank0() && n > 0) {
@@ -325,14 +328,21 @@ TrainSummary Trainer::run() {
                  winograd ? ", Winograd 3x3 convolutions" : "");
     spdlog::info("data: {} train / {} test images from {}; augment {}", s.train.size(),
                  s.test.size(), s.train.source, c.augment);
+    // What an epoch really trains on: whole steps of whole accumulations (micro-batches left
+    // over after the last full accumulation are not trained, padded ones included).
+    const int64_t trained = steps_in(1 << 30) * global_batch;
+    const int64_t unused = dataset_size - trained;
     spdlog::info("batch {} per rank x {} ranks{} = {} global; {} steps per epoch; tail: {}",
                  c.batch_size, s.ctx.world_size,
                  c.accumulate > 1 ? " x " + std::to_string(c.accumulate) + " micro-batches" : "",
                  global_batch, steps_in(1 << 30),
-                 c.drop_last ? "drop_last (" + std::to_string(sampler.dropped_per_epoch()) +
-                                   " samples dropped per epoch)"
-                             : "padded (" + std::to_string(sampler.padded_per_epoch()) +
-                                   " samples repeated per epoch)");
+                 unused > 0   ? std::to_string(unused) + " of " + std::to_string(dataset_size) +
+                                    " samples not trained per epoch (" +
+                                    (c.drop_last ? "drop_last" : "after padding") +
+                                    (c.accumulate > 1 ? ", and micro-batches short of an accumulation)"
+                                                      : ")")
+                 : unused < 0 ? "padded (" + std::to_string(-unused) + " samples repeated per epoch)"
+                              : "none (the global batch divides the training set)");
   }
 
   std::unique_ptr<MetricsLog> metrics;

@@ -302,3 +302,45 @@ TEST(Runs, DeterministicRunsGiveBitIdenticalCheckpoints) {
     EXPECT_TRUE(torch::equal(xa.exp_avg_sq(), xb.exp_avg_sq()));
   }
 }
+
+namespace {
+// test_loss of each evaluation in a run's metrics.jsonl.
+std::vector<double> test_losses(const std::string& metrics) {
+  std::vector<double> out;
+  std::ifstream in(metrics);
+  for (std::string line; std::getline(in, line);) {
+    const auto at = line.find("\"test_loss\":");
+    if (at != std::string::npos) out.push_back(std::stod(line.substr(at + 12)));
+  }
+  return out;
+}
+}  // namespace
+
+// Per-rank BatchNorm lets the ranks' running statistics drift apart; a distributed evaluation
+// must still score one model (rank 0's, the checkpointed one), as --eval rank0 does.
+TEST(Runs, DistributedEvalWithPerRankBatchNormScoresRank0sModel) {
+  TempDir d;
+  const std::string args = " --synthetic 600 --batch-size 20 --epochs 2 --threads 1 --device cpu"
+                           " --no-sync-bn --eval-every 1 --seed 3 --augment standard";
+  for (const char* mode : {"rank0", "distributed"}) {
+    auto r = test_util::run_command("DT_FAULT_INJECT= " + mpirun(2) + binary() + args +
+                                    " --eval " + mode + dirs(d, mode));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  const auto a = test_losses(d / "rank0/metrics.jsonl"), b = test_losses(d / "distributed/metrics.jsonl");
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), 2u);
+  // The same model on the same images: equal but for the order of the loss sums.
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(b[i], a[i], 1e-5 * a[i]) << "epoch " << i + 1;
+}
+
+// The start-up line says what an epoch does not train on, leftover micro-batches included.
+TEST(Runs, TailLineCountsSamplesAnEpochLeavesOut) {
+  TempDir d;
+  auto r = test_util::run_command(binary() + " --synthetic 200 --batch-size 20 --accumulate 3"
+                                  " --max-steps 1 --threads 1 --device cpu --eval-every 0" + dirs(d, "a"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("3 steps per epoch; tail: 20 of 200 samples not trained per epoch "
+                          "(drop_last, and micro-batches short of an accumulation)"),
+            std::string::npos) << r.output;
+}
