@@ -188,8 +188,8 @@ if [[ $STEPS == *,tests,* ]] && [ "$GPUS" -gt 1 ]; then
   step "NCCL, $GPUS ranks: replicas verified equal" 120 multi
   step "NCCL, $GPUS ranks: corrupted replica caught" 120 corrupted
 elif [[ $STEPS == *,tests,* ]]; then
-  say "one GPU: multi-rank NCCL checks skipped (NCCL refuses two ranks on one GPU)"
-  RESULTS+=("| NCCL, several ranks | SKIP (one GPU: NCCL refuses two ranks on one GPU) | 0 s |")
+  say "$GPUS GPU(s): multi-rank NCCL checks skipped (NCCL refuses two ranks on one GPU)"
+  RESULTS+=("| NCCL, several ranks | SKIP ($GPUS GPU(s); NCCL refuses two ranks on one GPU) | 0 s |")
 fi
 
 # --- 4. benchmark ------------------------------------------------------------------------------
