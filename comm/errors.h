@@ -1,5 +1,6 @@
 // Typed errors of the communication layer.
 #pragma once
+#include <exception>
 #include <stdexcept>
 
 namespace dt::comm {
@@ -14,6 +15,15 @@ struct CommTimeout : CommError {
 // Ranks disagree (configuration, model structure): names the rank and both values.
 struct RankMismatch : CommError {
   using CommError::CommError;
+};
+// Every rank stops together after some rank rejected its input (comm::first_failing_rank):
+// `cause` is that input error on the one rank that reports it, null on the others. main() prints
+// the cause (if any) and every rank exits 2 through MPI_Finalize, with no MPI_Abort.
+struct JointStop : std::runtime_error {
+  explicit JointStop(std::exception_ptr cause_on_this_rank)
+      : std::runtime_error("stopped with the other ranks over bad input"),
+        cause(std::move(cause_on_this_rank)) {}
+  std::exception_ptr cause;
 };
 // The launch environment cannot work (e.g. srun without MPI support): bad input, exit code 2.
 struct LaunchError : std::runtime_error {

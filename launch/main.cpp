@@ -151,6 +151,18 @@ int main(int argc, char** argv) {
     g_comm.reset();
     dt::comm::finalize_world(world);
     return code;
+  } catch (const dt::comm::JointStop& stop) {
+    // Every rank is here: one prints, all finish MPI normally.
+    if (stop.cause) {
+      try {
+        std::rethrow_exception(stop.cause);
+      } catch (const std::exception& e) {
+        print_error(world, e, 2);
+      }
+    }
+    g_comm.reset();
+    dt::comm::finalize_world(world);
+    return 2;
   } catch (const std::exception& e) {
     const int code = exit_code(e);
     print_error(world, e, code);

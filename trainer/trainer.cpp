@@ -5,8 +5,10 @@
 #include <chrono>
 #include <filesystem>
 #include <thread>
+#include "comm/errors.h"
 #include "comm/reducer.h"
 #include "comm/sync_batch_norm.h"
+#include "data/errors.h"
 #include "data/loader.h"
 #include "model/batch_norm.h"
 #include "model/conv3x3.h"
@@ -75,6 +77,8 @@ struct Trainer::State {
     }
     return out.to(dtype);
   }
+  void set_up(const Config& config, const RunContext& ctx, data::Dataset train,
+              data::Dataset test);
   void resume();
   void save(const std::string& file);
   void prune_epoch_checkpoints();
@@ -94,10 +98,10 @@ struct Trainer::State {
   }
 };
 
-Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset train,
-                 data::Dataset test)
-    : s_(std::make_unique<State>()) {
-  auto& s = *s_;
+// Everything of the set-up that is this rank's own business (no collective).
+void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::Dataset train,
+                            data::Dataset test) {
+  auto& s = *this;
   s.config = config;
   s.ctx = ctx;
   s.train = std::move(train);
@@ -156,6 +160,31 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
   s.schedule.gamma = config.lr_gamma;
 
   s.resume();  // every rank reads the checkpoint onto its own device
+}
+
+Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset train,
+                 data::Dataset test)
+    : s_(std::make_unique<State>()) {
+  auto& s = *s_;
+  // Up to the first collective below, everything is this rank's own business; bad input found
+  // in it (flags that only now meet the data, a checkpoint, an output folder) is agreed on
+  // before any rank moves on, so the job stops once, with one line, instead of once per rank.
+  std::exception_ptr bad_input;
+  try {
+    s.set_up(config, ctx, std::move(train), std::move(test));
+  } catch (const ConfigError&) {
+    bad_input = std::current_exception();
+  } catch (const CheckpointError&) {
+    bad_input = std::current_exception();
+  } catch (const data::DataError&) {
+    bad_input = std::current_exception();
+  }
+  if (ctx.comm && ctx.world_size > 1) {
+    const int first = ctx.comm->first_failing_rank(bad_input != nullptr);
+    if (first < ctx.world_size) throw comm::JointStop(ctx.rank == first ? bad_input : nullptr);
+  } else if (bad_input) {
+    std::rethrow_exception(bad_input);
+  }
   if (ctx.world_size > 1) {
     TORCH_CHECK(ctx.comm, "Trainer: a world of ", ctx.world_size, " needs a communicator");
     // Every rank must resume from the same place (a node-local or stale checkpoint folder would

@@ -169,6 +169,17 @@ TEST(CliBinary, BadInputUnderMpirunIsOneLineFromOneRank) {
   EXPECT_EQ(lines(one.output), 1u) << one.output;
   EXPECT_NE(one.output.find("dist_train: error: rank 1: --batch-size"), std::string::npos)
       << one.output;
+  // Found later, while the trainer sets up (a checkpoint every rank reads; a folder only rank 0
+  // writes): the same, one line and exit 2 together.
+  for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
+           {" --resume /nonexistent/last.pt", "rank 0: /nonexistent/last.pt"},
+           {" --checkpoint-dir /dev/null/x", "rank 0: --checkpoint-dir /dev/null/x"}}) {
+    auto r = test_util::run_command(mpirun + "-np 2 " + ok + args);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_EQ(lines(r.output), 1u) << r.output;
+    EXPECT_NE(r.output.find("dist_train: error: " + needle), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("MPI_ABORT"), std::string::npos) << r.output;
+  }
 }
 
 TEST(CliBinary, SrunWithoutMpiIsRefused) {
