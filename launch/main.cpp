@@ -1,8 +1,9 @@
 // dist_train: one process per rank (mpirun/srun), or one process alone for debugging.
 //
 // Failure contract: bad input (flags, data files, checkpoints, environment) prints one line and
-// exits with code 2; any other failure on any rank aborts the whole job (MPI_Abort) with a
-// message naming the rank, so that no rank is left waiting in a collective.
+// exits with code 2 -- under a launcher the ranks agree first (comm::first_failing_rank), so one
+// rank prints and all end through MPI_Finalize; any other failure on any rank aborts the whole
+// job (MPI_Abort) with a message naming the rank, so that no rank is left waiting in a collective.
 #include <torch/torch.h>
 #include <spdlog/spdlog.h>
 #include <cstdio>
