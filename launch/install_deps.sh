@@ -43,5 +43,10 @@ if ! "$venv/bin/python" -c "import torch, torchvision, numpy, PIL, tensorboard, 
     numpy pillow tensorboard matplotlib
 fi
 "$venv/bin/python" -c "import matplotlib" 2>/dev/null || "$venv/bin/pip" install -q matplotlib
+if [ -e "$here/.venv" ] && [ ! -L "$here/.venv" ]; then
+  # ln -sfn would put the link inside a real folder and leave the folder in charge.
+  echo "install_deps: $here/.venv is a folder, not the link to $venv; move it away and rerun" >&2
+  exit 2
+fi
 ln -sfn "$venv" "$here/.venv"
 echo "install_deps: ready (torch $("$venv/bin/python" -c 'import torch;print(torch.__version__)'), venv $venv)"
