@@ -190,10 +190,11 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
     // Every rank must resume from the same place (a node-local or stale checkpoint folder would
     // otherwise give ranks different loops).
     const auto& p = s.position;
-    comm::require_same_on_all_ranks(
-        *ctx.comm, uint64_t(p.epoch) * 1000003ULL ^ uint64_t(p.samples_done) * 7919ULL ^
-                       uint64_t(p.step) * 104729ULL,
-        "the resume position (epoch, samples done, step) of --resume");
+    comm::require_same_text_on_all_ranks(
+        *ctx.comm,
+        "epochs done = " + std::to_string(p.epoch) + "\nsamples done in the next epoch = " +
+            std::to_string(p.samples_done) + "\nsteps done = " + std::to_string(p.step) + "\n",
+        "the resume position of --resume");
     comm::broadcast_model(*s.net, *ctx.comm);  // every replica starts from rank 0's weights
     comm::ReducerOptions ro;
     ro.bucket_mb = config.bucket_mb;
