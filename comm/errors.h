@@ -12,7 +12,8 @@ struct CommError : std::runtime_error {
 struct CommTimeout : CommError {
   using CommError::CommError;
 };
-// Ranks disagree (configuration, model structure): names the rank and both values.
+// Ranks disagree (configuration, model structure): names the rank and both values. Only ever
+// raised from values every rank has gathered, so every rank raises it at the same point.
 struct RankMismatch : CommError {
   using CommError::CommError;
 };

@@ -152,6 +152,13 @@ int main(int argc, char** argv) {
     g_comm.reset();
     dt::comm::finalize_world(world);
     return code;
+  } catch (const dt::comm::RankMismatch& e) {
+    // Raised on every rank alike (each compared the same gathered values): rank 0 says it once,
+    // and all finish MPI normally.
+    if (world.rank == 0) print_error(world, e, 2);
+    g_comm.reset();
+    dt::comm::finalize_world(world);
+    return 2;
   } catch (const dt::comm::JointStop& stop) {
     // Every rank is here: one prints, all finish MPI normally.
     if (stop.cause) {

@@ -175,6 +175,10 @@ TEST(Runs, DifferentLrOnOneRankIsRefusedNamingIt) {
                           "has 'lr = 0.002', rank 0 has 'lr = 0.001'"),
             std::string::npos)
       << r.output;
+  // Said once (every rank found it), and the job ends without MPI_Abort.
+  EXPECT_EQ(r.output.find("differs between ranks"), r.output.rfind("differs between ranks"))
+      << r.output;
+  EXPECT_EQ(r.output.find("MPI_ABORT"), std::string::npos) << r.output;
 }
 
 TEST(Runs, NonFiniteLossStopsOrIsSkipped) {
