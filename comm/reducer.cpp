@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/variable.h>
 #include <sstream>
 #include "comm/errors.h"
+#include "comm/fnv1a.h"
 
 namespace dt::comm {
 
@@ -26,14 +27,9 @@ void broadcast_from_rank0(const torch::Tensor& tensor, Communicator& comm) {
 
 void broadcast_model(torch::nn::Module& module, Communicator& comm) {
   // Structure fingerprint: names, shapes and dtypes of every parameter and buffer, in order.
-  uint64_t hash = 1469598103934665603ULL;
+  uint64_t hash = kFnv1aBasis;
   int64_t count = 0;
-  auto mix = [&](const std::string& s) {
-    for (unsigned char c : s) {
-      hash ^= c;
-      hash *= 1099511628211ULL;
-    }
-  };
+  auto mix = [&](const std::string& s) { hash = fnv1a(s, hash); };
   auto tensors = module.named_parameters();
   for (const auto& b : module.named_buffers()) tensors.insert(b.key(), b.value());
   for (const auto& t : tensors) {

@@ -102,16 +102,7 @@ int run(dt::comm::World& world, int argc, char** argv) {
   }
   if (world.mpi) {
     const int first = comm::first_failing_rank(world, bad_input != nullptr, kInputCheckTimeout);
-    if (first < world.size) {
-      if (first == world.rank) {
-        try {
-          std::rethrow_exception(bad_input);
-        } catch (const std::exception& e) {
-          print_error(world, e, 2);
-        }
-      }
-      return 2;
-    }
+    if (first < world.size) throw comm::JointStop(first == world.rank ? bad_input : nullptr);
   }
   auto& config = cli.config;
 

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include "comm/fnv1a.h"
 #include "trainer/errors.h"
 
 namespace dt::trainer {
@@ -24,10 +25,7 @@ constexpr const char* kFormatV1 = "dist_train/1";  // still read: no seed, train
   throw CheckpointError(what + " " + path + ": " + std::strerror(errno));
 }
 
-void mix(uint64_t& h, const void* data, size_t n) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ULL;
-}
+void mix(uint64_t& h, const void* data, size_t n) { h = comm::fnv1a(data, n, h); }
 
 void mix_tensor(uint64_t& h, const std::string& key, const torch::Tensor& t) {
   mix(h, key.data(), key.size());
@@ -69,7 +67,7 @@ void mix_string(uint64_t& h, const std::string& s) {
 uint64_t checksum_of(const c10::Dict<std::string, torch::Tensor>& model,
                      const c10::impl::GenericDict& opt_state, const TrainingState* state,
                      const std::string& optimizer_kind) {
-  uint64_t h = 1469598103934665603ULL;
+  uint64_t h = comm::kFnv1aBasis;
   if (state) {
     for (int64_t v : {state->epoch, state->samples_done, state->step, state->world_size,
                       state->seed, state->train_size}) {

@@ -1,6 +1,7 @@
 #include "trainer/config.h"
 
 #include <sstream>
+#include "comm/fnv1a.h"
 #include "trainer/errors.h"
 
 namespace dt::trainer {
@@ -151,13 +152,6 @@ std::string to_string(const Config& c) {
   return o.str();
 }
 
-uint64_t config_hash(const Config& c) {
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a: stable across builds and hosts
-  for (unsigned char ch : to_string(c)) {
-    h ^= ch;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
+uint64_t config_hash(const Config& c) { return comm::fnv1a(to_string(c)); }
 
 }  // namespace dt::trainer
