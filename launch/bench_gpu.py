@@ -7,8 +7,9 @@ For each model (resnet14, the seed's; resnet20, He et al.'s) at one batch size (
     worker processes and pinned memory, fp32, Adam, loss.item() each step);
   - PyTorch eager, tuned: the data resident on the GPU and augmented there (pad-4 crop + flip),
     channels_last, bf16 autocast, cudnn.benchmark: what plain PyTorch reaches with care;
-  - dist_train in fp32 and with --precision bf16 (synthetic data of the same shape: the GPU
-    machine cannot hold CIFAR-10 unless it travels; throughput does not depend on pixel values).
+  - dist_train in fp32, with --precision bf16, and bf16 with --cuda-graph (the whole step
+    captured once and replayed); synthetic data of the same shape: the GPU machine cannot hold
+    CIFAR-10 unless it travels, and throughput does not depend on pixel values.
 Prints images/s, the ratio to the peer, and the time per 50,000-image epoch; writes JSON (--out).
 
   python launch/bench_gpu.py --binary build-gpu/launch/dist_train --peer .gpu_carry/peer_seed.py
@@ -135,7 +136,7 @@ def bench_torch_tuned(a, name, peer, device):
     return a.batch * a.steps / time_steps(step, a.steps, sync)
 
 
-def bench_dist_train(a, name, precision, device):
+def bench_dist_train(a, name, precision, device, cuda_graph=False):
     with tempfile.TemporaryDirectory() as d:
         epochs = 2 if not a.smoke else 1
         cmd = [a.binary, "--synthetic", str(EPOCH if not a.smoke else 4 * a.batch), "--model", name,
@@ -143,6 +144,8 @@ def bench_dist_train(a, name, precision, device):
                "--augment", "seed", "--epochs", str(epochs), "--eval-every", "0",
                "--device", device.type, "--precision", precision, "--log-every", "1000",
                "--verify-every", "0", "--log-dir", d, "--checkpoint-dir", d]
+        if cuda_graph:
+            cmd.append("--cuda-graph")
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
             sys.exit(f"bench_gpu: dist_train failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
@@ -188,11 +191,16 @@ def main():
              "torch_tuned": bench_torch_tuned(a, name, peer, device)}
         r["dist_train_fp32"], r["dist_train_fp32_epoch_s"] = bench_dist_train(a, name, "fp32", device)
         r["dist_train_bf16"], r["dist_train_bf16_epoch_s"] = bench_dist_train(a, name, "bf16", device)
+        runs = [("peer", "peer (seed loop on the GPU, torchvision workers, fp32)"),
+                ("torch_tuned", "PyTorch eager, GPU data, channels_last, bf16"),
+                ("dist_train_fp32", "dist_train --precision fp32"),
+                ("dist_train_bf16", "dist_train --precision bf16")]
+        if device.type == "cuda":  # a CUDA graph needs one; the CPU smoke run leaves it out
+            r["dist_train_bf16_graph"], r["dist_train_bf16_graph_epoch_s"] = bench_dist_train(
+                a, name, "bf16", device, cuda_graph=True)
+            runs.append(("dist_train_bf16_graph", "dist_train --precision bf16 --cuda-graph"))
         results["models"][name] = r
-        for key, label in [("peer", "peer (seed loop on the GPU, torchvision workers, fp32)"),
-                           ("torch_tuned", "PyTorch eager, GPU data, channels_last, bf16"),
-                           ("dist_train_fp32", "dist_train --precision fp32"),
-                           ("dist_train_bf16", "dist_train --precision bf16")]:
+        for key, label in runs:
             measured = r.get(key + "_epoch_s")
             epoch = f"{EPOCH / r[key]:.2f} s" + (f" (measured {measured:.2f} s)" if measured else "")
             rows.append(f"| {name} | {label} | {r[key]:,.0f} | {r[key] / r['peer']:.2f}x | {epoch} |")

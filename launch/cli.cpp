@@ -198,6 +198,10 @@ CliResult parse_cli(int argc, const char* const* argv) {
            "deterministic algorithms (cuDNN included): same seed and world size, same bits");
   f.disable("Execution", "no-cudnn-benchmark", &Config::cudnn_benchmark,
             "do not autotune cuDNN convolution algorithms (always off with --deterministic)");
+  f.enable("Execution", "cuda-graph", &Config::cuda_graph,
+           "capture the whole training step (forward, backward, update) as a CUDA graph after 3 "
+           "warm-up steps and replay it (one GPU, world size 1, no --accumulate or "
+           "--skip-nonfinite)");
   f.enable("Execution", "skip-nonfinite", &Config::skip_nonfinite,
            "skip (and count) updates whose loss is NaN/Inf instead of stopping the run (reads the loss "
            "every step: a host sync on GPU)");

@@ -158,12 +158,13 @@ if [[ $STEPS == *,tests,* ]]; then
   step "GPU tests (mpirun -np 1 test_gpu)" 150 "${MPIRUN[@]}" -np 1 -x DT_GPU_REQUIRED \
     "$BUILD/tests/test_gpu" --gtest_output=xml:"$OUT/test_gpu.xml"
   grep -E '^\[ *(OK|FAILED|SKIPPED) *\]' "$LOG" | sed 's/^/   /' | tail -n 20
-  run_single() {  # a real single-GPU run without a launcher, the debugging path, bf16
+  run_single() {  # a real single-GPU run without a launcher, the debugging path, bf16, graphed
     "$BUILD/launch/dist_train" --synthetic 20000 --device cuda --batch-size 256 --epochs 2 \
-      --precision bf16 --log-dir "$OUT/run1" --checkpoint-dir /tmp/dt_run1 --log-every 20
+      --precision bf16 --cuda-graph --log-dir "$OUT/run1" --checkpoint-dir /tmp/dt_run1 \
+      --log-every 20 | tee /tmp/dt_run1.log && grep -q "CUDA graph (forward, backward, update)" /tmp/dt_run1.log
   }
   export -f run_single
-  [ "$GPUS" -gt 0 ] && step "single-GPU run, no launcher, bf16" 90 run_single
+  [ "$GPUS" -gt 0 ] && step "single-GPU run, no launcher, bf16, --cuda-graph" 90 run_single
 fi
 
 # --- 3. multi-GPU NCCL -------------------------------------------------------------------------

@@ -96,6 +96,13 @@ void validate(const Config& c) {
   require(c.keep >= 0, "--keep must be >= 0");
   require(c.verify_every >= 0, "--verify-every must be >= 0");
   require(c.checkpoint_every_steps >= 0, "--checkpoint-every-steps must be >= 0");
+  // A captured step is one micro-batch whose update the host cannot veto (trainer/graphed_step.h).
+  require(!c.cuda_graph || c.device != "cpu", "--cuda-graph needs a GPU, not --device cpu");
+  require(!c.cuda_graph || c.accumulate == 1, "--cuda-graph and --accumulate " +
+                                                  std::to_string(c.accumulate) +
+                                                  " exclude each other (the graph holds one micro-batch)");
+  require(!c.cuda_graph || !c.skip_nonfinite,
+          "--cuda-graph and --skip-nonfinite exclude each other (the update is inside the graph)");
 }
 
 std::string to_string(const Config& c) {
@@ -148,7 +155,8 @@ std::string to_string(const Config& c) {
     << "trace = " << c.trace << "\n"
     << "verify_every = " << c.verify_every << "\n"
     << "deterministic = " << c.deterministic << "\n"
-    << "cudnn_benchmark = " << c.cudnn_benchmark << "\n";
+    << "cudnn_benchmark = " << c.cudnn_benchmark << "\n"
+    << "cuda_graph = " << c.cuda_graph << "\n";
   return o.str();
 }
 

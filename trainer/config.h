@@ -65,6 +65,7 @@ struct Config {
   int64_t verify_every = 500;           // replica-consistency check every N steps (0: off)
   bool deterministic = false;           // deterministic kernels (cuDNN), fixed reduction order
   bool cudnn_benchmark = true;          // cuDNN autotuning (off under --deterministic)
+  bool cuda_graph = false;              // capture the step once, replay it (trainer/graphed_step.h)
 };
 
 // Throws ConfigError (one line) for any out-of-range or inconsistent value.

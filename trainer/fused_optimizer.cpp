@@ -59,16 +59,37 @@ torch::Tensor run_closure(const torch::optim::Optimizer::LossClosure& closure) {
   return closure();
 }
 
+// The base classes' per-parameter loop reads the learning rate on the host: in capturable mode
+// that would freeze it into a captured graph.
+void require_fusable(const DeviceLr& d, const char* name) {
+  TORCH_CHECK(!d.device_lr(), name, " with a device learning rate (--cuda-graph) needs every group "
+              "fusable: parameters and state of one device and dtype, laid out alike, no amsgrad "
+              "or dampening");
+}
+
 }  // namespace
+
+void DeviceLr::use_device_lr(torch::Device device, double lr) {
+  // float32: the CUDA kernels read the tensor as float.
+  lr_ = torch::full({}, lr, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+}
+
+void DeviceLr::write_lr(double lr) {
+  if (lr_.defined()) lr_.fill_(lr);
+}
 
 torch::Tensor FusedAdam::step(LossClosure closure) {
   std::vector<std::vector<torch::Tensor>> groups;
   for (const auto& group : param_groups_) {
     const auto& o = static_cast<const torch::optim::AdamOptions&>(group.options());
     auto params = fusable_params(group, state_);
-    if (o.amsgrad() || !params) return torch::optim::Adam::step(closure);
+    if (o.amsgrad() || !params) {
+      require_fusable(*this, "Adam");
+      return torch::optim::Adam::step(closure);
+    }
     groups.push_back(std::move(*params));
   }
+  last_stepped_.clear();
   torch::NoGradGuard no_grad;
   const auto loss = run_closure(closure);
   for (size_t g = 0; g < groups.size(); ++g) {
@@ -97,13 +118,31 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
       exp_avgs.push_back(s.exp_avg());
       exp_avg_sqs.push_back(s.exp_avg_sq());
       steps.push_back(t.value);
+      last_stepped_.push_back(p.unsafeGetTensorImpl());
     }
     torch::_foreach_add_(steps, 1);
-    at::_fused_adam_(params, grads_of(params), exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps,
-                     o.lr(), std::get<0>(o.betas()), std::get<1>(o.betas()), o.weight_decay(),
-                     o.eps(), /*amsgrad=*/false, /*maximize=*/false);
+    const auto [beta1, beta2] = o.betas();
+    if (device_lr()) {
+      at::_fused_adam_(params, grads_of(params), exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{},
+                       steps, lr_, beta1, beta2, o.weight_decay(), o.eps(), /*amsgrad=*/false,
+                       /*maximize=*/false);
+    } else {
+      at::_fused_adam_(params, grads_of(params), exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{},
+                       steps, o.lr(), beta1, beta2, o.weight_decay(), o.eps(), /*amsgrad=*/false,
+                       /*maximize=*/false);
+    }
   }
   return loss;
+}
+
+// The replay ran _foreach_add_ on the device step tensors; the host counts (what checkpoints and
+// bias correction on resume read) follow, and stay equal to what the tensors hold.
+void FusedAdam::replayed() {
+  for (void* key : last_stepped_) {
+    auto& s = static_cast<torch::optim::AdamParamState&>(*state_.at(key));
+    s.step(s.step() + 1);
+    steps_.at(key).held = s.step();
+  }
 }
 
 torch::Tensor FusedSGD::step(LossClosure closure) {
@@ -111,7 +150,10 @@ torch::Tensor FusedSGD::step(LossClosure closure) {
   for (const auto& group : param_groups_) {
     const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
     auto params = fusable_params(group, state_);
-    if (o.dampening() != 0 || !params) return torch::optim::SGD::step(closure);
+    if (o.dampening() != 0 || !params) {
+      require_fusable(*this, "SGD");
+      return torch::optim::SGD::step(closure);
+    }
     groups.push_back(std::move(*params));
   }
   torch::NoGradGuard no_grad;
@@ -120,9 +162,18 @@ torch::Tensor FusedSGD::step(LossClosure closure) {
     const auto& o = static_cast<const torch::optim::SGDOptions&>(param_groups_[g].options());
     const auto& params = groups[g];
     if (params.empty()) continue;
+    auto fused_sgd = [&](const std::vector<torch::Tensor>& ps, const std::vector<torch::Tensor>& buffers,
+                         bool is_first) {
+      if (device_lr()) {
+        at::_fused_sgd_(ps, grads_of(ps), buffers, o.weight_decay(), o.momentum(), lr_,
+                        /*dampening=*/0.0, o.nesterov(), /*maximize=*/false, is_first);
+      } else {
+        at::_fused_sgd_(ps, grads_of(ps), buffers, o.weight_decay(), o.momentum(), o.lr(),
+                        /*dampening=*/0.0, o.nesterov(), /*maximize=*/false, is_first);
+      }
+    };
     if (o.momentum() == 0) {
-      at::_fused_sgd_(params, grads_of(params), /*momentum_buffer_list=*/{}, o.weight_decay(), 0.0,
-                      o.lr(), 0.0, o.nesterov(), /*maximize=*/false, /*is_first_step=*/false);
+      fused_sgd(params, /*buffers=*/{}, /*is_first=*/false);
       continue;
     }
     // A parameter's first step starts its momentum buffer from the gradient (the kernel's
@@ -144,9 +195,7 @@ torch::Tensor FusedSGD::step(LossClosure closure) {
     for (bool is_first : {true, false}) {
       const auto& ps = is_first ? first : rest;
       if (ps.empty()) continue;
-      at::_fused_sgd_(ps, grads_of(ps), is_first ? first_buffers : rest_buffers, o.weight_decay(),
-                      o.momentum(), o.lr(), /*dampening=*/0.0, o.nesterov(), /*maximize=*/false,
-                      is_first);
+      fused_sgd(ps, is_first ? first_buffers : rest_buffers, is_first);
     }
   }
   return loss;

@@ -1,7 +1,5 @@
 #include "trainer/optimizer.h"
 
-#include "trainer/fused_optimizer.h"
-
 namespace dt::trainer {
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Config& c,
@@ -19,6 +17,13 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Config& c,
 
 void set_lr(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+  if (auto* d = dynamic_cast<DeviceLr*>(&optimizer)) d->write_lr(lr);
+}
+
+DeviceLr& device_lr(torch::optim::Optimizer& optimizer) {
+  auto* d = dynamic_cast<DeviceLr*>(&optimizer);
+  TORCH_CHECK(d, "device_lr: not an optimizer of make_optimizer");
+  return *d;
 }
 
 }  // namespace dt::trainer

@@ -16,6 +16,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/errors.h"
 #include "trainer/fault_injection.h"
+#include "trainer/graphed_step.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/metrics.h"
 #include "trainer/mixed_precision.h"
@@ -56,6 +57,7 @@ struct Trainer::State {
   std::unique_ptr<data::TrainLoader> loader;
   std::unique_ptr<data::EvalSet> eval_set;
   std::unique_ptr<comm::Reducer> reducer;  // world_size > 1
+  std::unique_ptr<GraphedStep> graphed;    // --cuda-graph
   LrSchedule schedule;
   FaultInjection fault;
   bool channels_last = true;
@@ -79,6 +81,7 @@ struct Trainer::State {
   }
   void set_up(const Config& config, const RunContext& ctx, data::Dataset train,
               data::Dataset test);
+  void set_up_cuda_graph();
   void resume();
   void save(const std::string& file);
   void prune_epoch_checkpoints();
@@ -158,8 +161,44 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
   s.schedule.step_epochs = config.lr_step_epochs;
   s.schedule.milestones = config.lr_milestones;
   s.schedule.gamma = config.lr_gamma;
+  if (config.cuda_graph) s.set_up_cuda_graph();
 
   s.resume();  // every rank reads the checkpoint onto its own device
+}
+
+// What trainer/graphed_step.h needs that only this run's context can tell.
+void Trainer::State::set_up_cuda_graph() {
+  if (ctx.world_size > 1) {
+    // The gradient buckets and SyncBatchNorm launch their collectives from hooks, each under a
+    // host deadline; a replayed graph would run them with neither.
+    throw ConfigError("--cuda-graph runs at world size 1 only (single-GPU runs); this run has " +
+                      std::to_string(ctx.world_size) + " ranks");
+  }
+  if (model::synced_batch_norm_count(*net) > 0) {
+    // --sync-bn on under a launcher of one: its collectives wait on the host, which no capture allows.
+    throw ConfigError("--cuda-graph and --sync-bn on exclude each other (SyncBatchNorm's "
+                      "collectives cannot be captured)");
+  }
+  if (fault.action == "nan") {
+    throw ConfigError("DT_FAULT_INJECT action=nan changes the loss inside the step, which "
+                      "--cuda-graph captures once: not with --cuda-graph");
+  }
+  if (!ctx.device.is_cuda()) {
+    throw ConfigError("--cuda-graph needs a CUDA device; this run is on " + ctx.device.str());
+  }
+  device_lr(*optimizer).use_device_lr(ctx.device, config.lr);
+  auto ce_options =
+      torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(config.label_smoothing);
+  GraphedStepHooks hooks;
+  hooks.step = [this, ce_options](const torch::Tensor& images, const torch::Tensor& labels) {
+    auto loss = torch::nn::functional::cross_entropy(logits(images), labels, ce_options);
+    loss.backward();
+    optimizer->step();
+    return loss.detach();
+  };
+  hooks.zero_grad = [this] { optimizer->zero_grad(/*set_to_none=*/true); };
+  hooks.replayed = [this] { device_lr(*optimizer).replayed(); };
+  graphed = std::make_unique<GraphedStep>(ctx.device, std::move(hooks));
 }
 
 Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset train,
@@ -491,7 +530,6 @@ TrainSummary Trainer::run() {
       trace_step = pos.step + 1;
       lr = s.schedule.lr_at(pos.epoch + double(pos.samples_done) / dataset_size);
       set_lr(*s.optimizer, lr);
-      s.optimizer->zero_grad();
       // With --skip-nonfinite a skipped step must not leave its BatchNorm statistics behind
       // either: keep a copy of the buffers until the step is agreed.
       std::vector<torch::Tensor> buffers_before;
@@ -500,28 +538,38 @@ TrainSummary Trainer::run() {
       }
       data::Batch batch;
       torch::Tensor loss;
-      for (int64_t micro = 0; micro < c.accumulate; ++micro) {
+      if (s.graphed) {  // --cuda-graph: world one, one micro-batch, the update inside the graph
         {
           auto t = timer.time(Phase::Data);
           batch = s.loader->next();
         }
-        if (s.reducer) s.reducer->prepare(/*sync=*/micro + 1 == c.accumulate);
-        torch::Tensor micro_loss;
-        {
-          auto t = timer.time(Phase::Forward);
-          micro_loss = torch::nn::functional::cross_entropy(s.logits(batch.images),
-                                                            batch.labels, ce_options);
-          if (s.fault.fires(s.ctx.rank, pos.step) && s.fault.action == "nan") {
-            micro_loss = micro_loss * std::nan("");
+        auto t = timer.time(Phase::Forward);  // the whole step: see log_summary
+        loss = s.graphed->run(batch.images, batch.labels);
+      } else {
+        s.optimizer->zero_grad();
+        for (int64_t micro = 0; micro < c.accumulate; ++micro) {
+          {
+            auto t = timer.time(Phase::Data);
+            batch = s.loader->next();
           }
+          if (s.reducer) s.reducer->prepare(/*sync=*/micro + 1 == c.accumulate);
+          torch::Tensor micro_loss;
+          {
+            auto t = timer.time(Phase::Forward);
+            micro_loss = torch::nn::functional::cross_entropy(s.logits(batch.images),
+                                                              batch.labels, ce_options);
+            if (s.fault.fires(s.ctx.rank, pos.step) && s.fault.action == "nan") {
+              micro_loss = micro_loss * std::nan("");
+            }
+          }
+          {
+            auto t = timer.time(Phase::Backward);
+            (c.accumulate > 1 ? micro_loss / double(c.accumulate) : micro_loss).backward();
+          }
+          loss = micro == 0 ? micro_loss.detach() : loss + micro_loss.detach();
         }
-        {
-          auto t = timer.time(Phase::Backward);
-          (c.accumulate > 1 ? micro_loss / double(c.accumulate) : micro_loss).backward();
-        }
-        loss = micro == 0 ? micro_loss.detach() : loss + micro_loss.detach();
+        if (c.accumulate > 1) loss = loss / double(c.accumulate);
       }
-      if (c.accumulate > 1) loss = loss / double(c.accumulate);
       if (s.reducer) {
         auto t = timer.time(Phase::Communication);
         s.reducer->finish();  // waits for every bucket, with the deadline
@@ -545,8 +593,10 @@ TrainSummary Trainer::run() {
         if (rank0) spdlog::warn("step {}: non-finite loss on {} rank(s), update skipped ({} so far)",
                                 pos.step + 1, flags[1].item<int64_t>(), summary.skipped_steps);
       } else {
-        auto t = timer.time(Phase::Optimizer);
-        s.optimizer->step();
+        if (!s.graphed) {
+          auto t = timer.time(Phase::Optimizer);
+          s.optimizer->step();
+        }
         window_losses.push_back(loss.to(torch::kFloat64));
         epoch_loss += window_losses.back();
         ++epoch_steps;
@@ -606,6 +656,7 @@ TrainSummary Trainer::run() {
   }
   summary.steps = pos.step;
   summary.stopped_early = stop;
+  summary.graph_replays = s.graphed ? s.graphed->replays() : 0;
   if (stop && rank0) {
     spdlog::warn("stopped on request at step {} (epoch {}); {} holds the state; continue with the "
                  "same command plus --resume auto", pos.step, pos.epoch + 1, s.path("last.pt"));

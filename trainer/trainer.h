@@ -39,6 +39,7 @@ struct TrainSummary {
   double images_per_s = 0;       // global, steady state: timed steps over their step time
   PhaseTimer phases;             // per-phase seconds of the timed steps (+ evaluation, checkpoints)
   double collectives_per_step = 0;
+  int64_t graph_replays = 0;     // --cuda-graph: steps run as a replay of the captured graph
 };
 
 class Trainer {

@@ -73,6 +73,9 @@ TEST(Cli, RejectsBadValuesWithOneLine) {
       {{"--lr-schedule", "step", "--lr-milestones", "6,5"}, "6,5 is not increasing"},
       {{"--lr-schedule", "step", "--lr-milestones", "5,10"}, "outside (--warmup-epochs, --epochs)"},
       {{"--lr-schedule", "step", "--warmup-epochs", "2", "--lr-milestones", "2,5"}, "outside"},
+      {{"--cuda-graph", "--device", "cpu"}, "--cuda-graph needs a GPU, not --device cpu"},
+      {{"--cuda-graph", "--accumulate", "2"}, "--cuda-graph and --accumulate 2 exclude each other"},
+      {{"--cuda-graph", "--skip-nonfinite"}, "--cuda-graph and --skip-nonfinite exclude each other"},
   };
   for (const auto& [args, needle] : cases) {
     auto msg = error_of(args);
@@ -119,6 +122,9 @@ TEST(CliBinary, BadInputExitsWithCode2AndOneLine) {
       {"--synthetic 100 --checkpoint-dir /dev/null/x", "--checkpoint-dir /dev/null/x: cannot create"},
       {"--synthetic 100 --log-dir /proc/x", "--log-dir /proc/x: cannot"},
       {"--synthetic 100 --trace /dev/null/t.json", "--trace /dev/null: cannot"},
+      // --device auto on a machine without a visible GPU resolves to the CPU.
+      {"--synthetic 100 --cuda-graph #CUDA_VISIBLE_DEVICES=", "--cuda-graph needs a CUDA device; this run is on cpu"},
+      {"--synthetic 100 --cuda-graph #DT_FAULT_INJECT=rank=0,step=1,action=nan", "not with --cuda-graph"},
       // The test-only fault seam is parsed strictly and checked against the run.
       {"--synthetic 100 #DT_FAULT_INJECT=rank=0,step=1,action=sleep", "sleep needs its seconds"},
       {"--synthetic 100 #DT_FAULT_INJECT=rank=0,step=1,action=sleep:abc", "sleep needs its seconds"},
@@ -173,13 +179,19 @@ TEST(CliBinary, BadInputUnderMpirunIsOneLineFromOneRank) {
   // writes): the same, one line and exit 2 together.
   for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
            {" --resume /nonexistent/last.pt", "rank 0: /nonexistent/last.pt"},
-           {" --checkpoint-dir /dev/null/x", "rank 0: --checkpoint-dir /dev/null/x"}}) {
+           {" --checkpoint-dir /dev/null/x", "rank 0: --checkpoint-dir /dev/null/x"},
+           {" --cuda-graph", "rank 0: --cuda-graph runs at world size 1 only"}}) {
     auto r = test_util::run_command(mpirun + "-np 2 " + ok + args);
     EXPECT_EQ(r.exit_code, 2) << r.output;
     EXPECT_EQ(lines(r.output), 1u) << r.output;
     EXPECT_NE(r.output.find("dist_train: error: " + needle), std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("MPI_ABORT"), std::string::npos) << r.output;
   }
+  // A launcher of one has a communicator, so SyncBatchNorm can be asked for; not with a graph.
+  auto sync_bn = test_util::run_command(mpirun + "-np 1 " + ok + " --cuda-graph --sync-bn");
+  EXPECT_EQ(sync_bn.exit_code, 2) << sync_bn.output;
+  EXPECT_NE(sync_bn.output.find("--cuda-graph and --sync-bn on exclude each other"), std::string::npos)
+      << sync_bn.output;
 }
 
 TEST(CliBinary, SrunWithoutMpiIsRefused) {

@@ -22,6 +22,7 @@ struct FusedCheck {
   int plain_grad_at = -1;        // at this step the first conv weight's gradient is contiguous
                                  // while the weight is channels_last (a layout the kernel refuses)
   torch::Device device = torch::kCPU;
+  bool device_lr = false;        // the capturable mode of --cuda-graph (lr read from a tensor)
 };
 
 struct FusedCheckResult {
@@ -61,6 +62,7 @@ inline FusedCheckResult run_fused_check(const FusedCheck& c) {
     fused = std::make_unique<trainer::FusedSGD>(fused_params, o);
     ref = std::make_unique<torch::optim::SGD>(ref_params, o);
   }
+  if (c.device_lr) trainer::device_lr(*fused).use_device_lr(c.device, c.lr);
   for (int step = 0; step < c.steps; ++step) {
     if (step == c.lr_change_at) {
       trainer::set_lr(*fused, c.lr / 3);
