@@ -3,6 +3,7 @@
 // and LibTorch's own per-parameter Adam or SGD on fp64 copies on the CPU (the simpler reference)
 // with the same fresh gradients, and report how far apart they end.
 #pragma once
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <algorithm>
 #include <string>
@@ -100,6 +101,17 @@ inline FusedCheckResult run_fused_check(const FusedCheck& c) {
     }
   }
   return r;
+}
+
+// Runs the check; expects the fused optimizer within `tolerance` of LibTorch's and, for Adam,
+// the step count exact.
+inline void expect_fused_matches(const FusedCheck& c, double tolerance) {
+  const auto r = run_fused_check(c);
+  if (c.kind == "adam") {
+    EXPECT_EQ(r.adam_steps, c.steps);
+  }
+  EXPECT_LT(r.max_param_difference, tolerance);
+  EXPECT_LT(r.max_state_difference, tolerance);
 }
 
 }  // namespace dt::test_util
