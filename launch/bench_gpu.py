@@ -146,11 +146,15 @@ def bench_dist_train(a, name, precision, device, cuda_graph=False):
                "--verify-every", "0", "--log-dir", d, "--checkpoint-dir", d]
         if cuda_graph:
             cmd.append("--cuda-graph")
-        p = subprocess.run(cmd, capture_output=True, text=True)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=a.run_timeout,
+                           stdin=subprocess.DEVNULL)
         if p.returncode != 0:
-            sys.exit(f"bench_gpu: dist_train failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
+            raise RuntimeError(f"dist_train exited {p.returncode}: {' '.join(cmd)}\n"
+                               f"{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
         with open(os.path.join(d, "summary.json")) as f:
             s = json.load(f)
+        if cuda_graph and not s.get("cuda_graph_replays", 0) > 0:
+            raise RuntimeError(f"--cuda-graph ran no replay (summary: {s})")
         with open(os.path.join(d, "metrics.jsonl")) as f:
             epochs_seen = [json.loads(line) for line in f if line.strip()]
         # "seconds" counts from the start of the run: an epoch is the difference of two.
@@ -168,8 +172,12 @@ def main():
     ap.add_argument("--steps", type=int, default=60, help="timed steps per PyTorch run")
     ap.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
                     help="DataLoader workers of the peer")
-    ap.add_argument("--out", help="write the figures here as JSON")
+    ap.add_argument("--run-timeout", type=float, default=120,
+                    help="seconds one dist_train run may take before it counts as failed")
+    ap.add_argument("--out", help="write the figures here as JSON (rewritten after each model)")
     ap.add_argument("--smoke", action="store_true", help="CPU, tiny: check the script only")
+    ap.add_argument("--require-gpu", action="store_true",
+                    help="a machine without a CUDA GPU visible to torch is an error, not a skip")
     a = ap.parse_args()
 
     import torch
@@ -177,6 +185,8 @@ def main():
         device = torch.device("cpu")
         a.batch, a.steps, a.workers = 16, 2, 0
     elif not torch.cuda.is_available():
+        if a.require_gpu:
+            sys.exit("bench_gpu: --require-gpu, but torch sees no CUDA GPU")
         print("bench_gpu: no CUDA GPU visible: skipped (use --smoke to check the script on CPU)")
         return
     else:
@@ -184,34 +194,55 @@ def main():
     peer = load_module(a.peer, "peer_seed")
     gpu = torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU (smoke run)"
     results = {"date": time.strftime("%Y-%m-%d"), "device": gpu, "torch": torch.__version__,
-               "batch": a.batch, "steps": a.steps, "workers": a.workers, "models": {}}
+               "batch": a.batch, "steps": a.steps, "workers": a.workers, "models": {},
+               "failed": []}
+    # Each row is printed as soon as it is measured, and a run that fails (or hangs past
+    # --run-timeout) is a FAIL row: the rows measured before and after it still count.
+    header = [f"{gpu}, torch {torch.__version__}, batch {a.batch}, {results['date']}", "",
+              "| model | run | images/s | vs peer | time per 50k-image epoch |", "|---|---|---:|---:|---:|"]
+    print("\n".join(header), flush=True)
     rows = []
+
+    def save():
+        results["table"] = "\n".join(header + rows)
+        if a.out:
+            with open(a.out, "w") as f:
+                json.dump(results, f, indent=1)
+
     for name in a.models.split(","):
-        r = {"peer": bench_peer(a, name, peer, device),
-             "torch_tuned": bench_torch_tuned(a, name, peer, device)}
-        r["dist_train_fp32"], r["dist_train_fp32_epoch_s"] = bench_dist_train(a, name, "fp32", device)
-        r["dist_train_bf16"], r["dist_train_bf16_epoch_s"] = bench_dist_train(a, name, "bf16", device)
-        runs = [("peer", "peer (seed loop on the GPU, torchvision workers, fp32)"),
-                ("torch_tuned", "PyTorch eager, GPU data, channels_last, bf16"),
-                ("dist_train_fp32", "dist_train --precision fp32"),
-                ("dist_train_bf16", "dist_train --precision bf16")]
-        if device.type == "cuda":  # a CUDA graph needs one; the CPU smoke run leaves it out
-            r["dist_train_bf16_graph"], r["dist_train_bf16_graph_epoch_s"] = bench_dist_train(
-                a, name, "bf16", device, cuda_graph=True)
-            runs.append(("dist_train_bf16_graph", "dist_train --precision bf16 --cuda-graph"))
+        r = {}
         results["models"][name] = r
-        for key, label in runs:
-            measured = r.get(key + "_epoch_s")
+        runs = [("peer", "peer (seed loop on the GPU, torchvision workers, fp32)",
+                 lambda: (bench_peer(a, name, peer, device), None)),
+                ("torch_tuned", "PyTorch eager, GPU data, channels_last, bf16",
+                 lambda: (bench_torch_tuned(a, name, peer, device), None)),
+                ("dist_train_fp32", "dist_train --precision fp32",
+                 lambda: bench_dist_train(a, name, "fp32", device)),
+                ("dist_train_bf16", "dist_train --precision bf16",
+                 lambda: bench_dist_train(a, name, "bf16", device))]
+        if device.type == "cuda":  # a CUDA graph needs one; the CPU smoke run leaves it out
+            runs.append(("dist_train_bf16_graph", "dist_train --precision bf16 --cuda-graph",
+                         lambda: bench_dist_train(a, name, "bf16", device, cuda_graph=True)))
+        for key, label, measure in runs:
+            try:
+                r[key], measured = measure()
+            except Exception as e:  # noqa: BLE001 -- any failure is reported as this row's result
+                results["failed"].append(f"{name} {key}: {e}")
+                print(f"bench_gpu: {name} {key} failed: {e}", file=sys.stderr, flush=True)
+                rows.append(f"| {name} | {label} | **FAIL** | | |")
+                print(rows[-1], flush=True)
+                save()
+                continue
+            if measured is not None:
+                r[key + "_epoch_s"] = measured
+            vs = f"{r[key] / r['peer']:.2f}x" if r.get("peer") else "n/a"
             epoch = f"{EPOCH / r[key]:.2f} s" + (f" (measured {measured:.2f} s)" if measured else "")
-            rows.append(f"| {name} | {label} | {r[key]:,.0f} | {r[key] / r['peer']:.2f}x | {epoch} |")
-    table = "\n".join([f"{gpu}, torch {torch.__version__}, batch {a.batch}, {results['date']}",
-                       "", "| model | run | images/s | vs peer | time per 50k-image epoch |",
-                       "|---|---|---:|---:|---:|"] + rows)
-    print(table, flush=True)
-    if a.out:
-        results["table"] = table
-        with open(a.out, "w") as f:
-            json.dump(results, f, indent=1)
+            rows.append(f"| {name} | {label} | {r[key]:,.0f} | {vs} | {epoch} |")
+            print(rows[-1], flush=True)
+            save()
+    save()
+    if results["failed"]:
+        sys.exit(f"bench_gpu: {len(results['failed'])} run(s) failed: " + "; ".join(results["failed"]))
 
 
 if __name__ == "__main__":

