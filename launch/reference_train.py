@@ -56,9 +56,9 @@ def normalise(images_u8):
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def lr_at(a, epoch):  # trainer/lr_schedule.cpp, the kinds this script supports
-    if a.warmup_epochs > 0 and epoch < a.warmup_epochs:
-        return a.lr * epoch / a.warmup_epochs
+def lr_at(a, epoch, step_length):  # trainer/lr_schedule.cpp, the kinds this script supports
+    if a.warmup_epochs > 0 and epoch < a.warmup_epochs:  # warm-up: the step's end, never 0
+        return a.lr * min(epoch + step_length, a.warmup_epochs) / a.warmup_epochs
     if a.schedule == "cosine":
         t = min(max((epoch - a.warmup_epochs) / max(a.epochs - a.warmup_epochs, 1e-9), 0.0), 1.0)
         return a.lr * 0.5 * (1 + math.cos(math.pi * t))
@@ -134,7 +134,7 @@ def main():
             idx = order[s * a.batch:(s + 1) * a.batch]
             x = normalise(augment(padded[idx], p, gen))
             for g in opt.param_groups:
-                g["lr"] = lr_at(a, epoch + s * a.batch / n)
+                g["lr"] = lr_at(a, epoch + s * a.batch / n, a.batch / n)
             opt.zero_grad(set_to_none=True)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
                 loss = nn.functional.cross_entropy(model(x), train_y[idx])

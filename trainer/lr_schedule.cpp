@@ -5,12 +5,12 @@
 
 namespace dt::trainer {
 
-double LrSchedule::lr_at(double epoch) const {
+double LrSchedule::lr_at(double epoch, double step_length) const {
   const double pi = 3.14159265358979323846;
   const double total = std::max(total_epochs, 1e-9);
   // onecycle ramps up its own way; every other schedule starts with the linear warm-up.
   if (kind != "onecycle" && warmup_epochs > 0 && epoch < warmup_epochs) {
-    return base_lr * epoch / warmup_epochs;
+    return base_lr * std::min(epoch + step_length, warmup_epochs) / warmup_epochs;
   }
   if (kind == "step") {
     // The 1e-9 makes a drop land on its epoch despite the rounding of samples / epoch size.

@@ -11,12 +11,15 @@ struct LrSchedule {
   std::string kind = "constant";  // constant | step | cosine | linear | onecycle
   double base_lr = 1e-3;
   double total_epochs = 1;
-  double warmup_epochs = 0;     // linear warm-up from 0 (onecycle: its own ramp, default 30%)
+  double warmup_epochs = 0;     // linear warm-up (onecycle: its own ramp, default 30%)
   double step_epochs = 30;      // step: multiply by gamma every step_epochs...
   std::vector<double> milestones;  // ...or, when given, at each of these epochs
   double gamma = 0.1;
 
-  double lr_at(double epochs_done) const;
+  // The rate for the step that starts at `epochs_done` and covers `step_length` epochs.
+  // The linear warm-up reads the step's end, so its first step already moves (base_lr x
+  // step/warm-up, not 0) and its last step reaches base_lr; everything else reads the start.
+  double lr_at(double epochs_done, double step_length = 0) const;
 };
 
 }  // namespace dt::trainer

@@ -528,7 +528,8 @@ TrainSummary Trainer::run() {
         }
       }
       trace_step = pos.step + 1;
-      lr = s.schedule.lr_at(pos.epoch + double(pos.samples_done) / dataset_size);
+      lr = s.schedule.lr_at(pos.epoch + double(pos.samples_done) / dataset_size,
+                            double(global_batch) / dataset_size);
       set_lr(*s.optimizer, lr);
       // With --skip-nonfinite a skipped step must not leave its BatchNorm statistics behind
       // either: keep a copy of the buffers until the step is agreed.

@@ -83,6 +83,30 @@ TEST(LrSchedule, LinearWarmUpAndDecay) {
   EXPECT_NEAR(s.lr_at(24), 0.0, 1e-15);
 }
 
+// Each warm-up step takes the rate at its own end: the first step already moves, the last warm-up
+// step runs at the peak, and a step is never given more than the peak.
+TEST(LrSchedule, WarmUpStepsReadTheirEnd) {
+  trainer::LrSchedule s;
+  s.kind = "cosine";
+  s.base_lr = 0.1;
+  s.total_epochs = 10;
+  s.warmup_epochs = 1;
+  const int steps_per_epoch = 390;
+  const double step = 1.0 / steps_per_epoch;
+  EXPECT_NEAR(s.lr_at(0, step), 0.1 / steps_per_epoch, 1e-15);
+  EXPECT_NEAR(s.lr_at(0.5, step), 0.1 * (0.5 + step), 1e-15);
+  EXPECT_NEAR(s.lr_at(1 - step, step), 0.1, 1e-15);
+  EXPECT_NEAR(s.lr_at(1 - step / 2, step), 0.1, 1e-15);  // a step that straddles the end
+  double previous = 0;
+  for (int i = 0; i < steps_per_epoch; ++i) {
+    const double lr = s.lr_at(i * step, step);
+    EXPECT_GT(lr, previous) << "step " << i;
+    previous = lr;
+  }
+  EXPECT_NEAR(s.lr_at(1, step), 0.1, 1e-15);  // after the warm-up: the cosine, from its start
+  EXPECT_LT(s.lr_at(1 + step, step), 0.1);
+}
+
 TEST(TensorBoard, Crc32cKnownValue) {
   // RFC 3720 test vector: 32 bytes of zeros.
   std::vector<uint8_t> zeros(32, 0);
