@@ -173,7 +173,8 @@ def main():
     split = last["dt1"]
     if split:
         sec = split["seconds"]
-        step = sum(sec[k] for k in ["data", "forward", "backward", "exposed_comm", "optimizer"])
+        step = sum(sec.get(k, 0) for k in ["data", "forward", "backward", "exposed_comm", "optimizer",
+                                           "device_wait"])
         lines += ["", "Where a dist_train step goes (1 rank, 1 thread, last repetition): " + ", ".join(
             f"{k} {100 * sec[k] / step:.1f}%" for k in ["data", "forward", "backward", "optimizer"]) + "."]
     table = "\n".join(lines)

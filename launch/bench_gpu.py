@@ -235,6 +235,14 @@ def main():
                 continue
             if measured is not None:
                 r[key + "_epoch_s"] = measured
+                # The steady-state figure must agree with the wall clock: an epoch measured much
+                # longer than the figure implies means the figure timed launches, not GPU work
+                # (seen 2026-11-30 on an H200 before the trainer waited for the device: 444k
+                # images/s claimed for --cuda-graph, 0.35 s per epoch measured).
+                if not a.smoke and measured > 1.5 * EPOCH / r[key]:
+                    results["failed"].append(
+                        f"{name} {key}: {r[key]:,.0f} images/s implies {EPOCH / r[key]:.2f} s per "
+                        f"epoch, but the epoch took {measured:.2f} s")
             vs = f"{r[key] / r['peer']:.2f}x" if r.get("peer") else "n/a"
             epoch = f"{EPOCH / r[key]:.2f} s" + (f" (measured {measured:.2f} s)" if measured else "")
             rows.append(f"| {name} | {label} | {r[key]:,.0f} | {vs} | {epoch} |")

@@ -232,9 +232,9 @@ void write_file_atomically(const std::string& path, const std::vector<char>& byt
   }
 }
 
-void save_checkpoint(const std::string& path, const torch::nn::Module& model,
-                     const torch::optim::Optimizer* optimizer, const std::string& optimizer_kind,
-                     const TrainingState& st) {
+std::vector<char> checkpoint_bytes(const torch::nn::Module& model,
+                                   const torch::optim::Optimizer* optimizer,
+                                   const std::string& optimizer_kind, const TrainingState& st) {
   auto weights = state_dict(model);
   c10::impl::GenericDict opt_state(c10::IntType::get(), c10::AnyType::get());
   if (optimizer) opt_state = optimizer_state(*optimizer, optimizer_kind);
@@ -260,7 +260,13 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
   dict.insert("train_size", st.train_size);
   dict.insert("rng", rng);
   dict.insert("checksum", int64_t(checksum_of(weights, opt_state, &st, optimizer_kind)));
-  write_file_atomically(path, torch_save_bytes(dict));
+  return torch_save_bytes(dict);
+}
+
+void save_checkpoint(const std::string& path, const torch::nn::Module& model,
+                     const torch::optim::Optimizer* optimizer, const std::string& optimizer_kind,
+                     const TrainingState& state) {
+  write_file_atomically(path, checkpoint_bytes(model, optimizer, optimizer_kind, state));
 }
 
 LoadedCheckpoint load_checkpoint(const std::string& path, torch::nn::Module& model,

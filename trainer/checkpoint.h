@@ -36,6 +36,11 @@ struct TrainingState {
 // The model's parameters and buffers under their Python names, in Python's order, on CPU.
 c10::Dict<std::string, torch::Tensor> state_dict(const torch::nn::Module& module);
 
+// The bytes of a checkpoint of the state now (tensors copied to the host): what save_checkpoint
+// writes, and what CheckpointWriter writes later while training goes on.
+std::vector<char> checkpoint_bytes(const torch::nn::Module& model,
+                                   const torch::optim::Optimizer* optimizer,
+                                   const std::string& optimizer_kind, const TrainingState& state);
 void save_checkpoint(const std::string& path, const torch::nn::Module& model,
                      const torch::optim::Optimizer* optimizer, const std::string& optimizer_kind,
                      const TrainingState& state);

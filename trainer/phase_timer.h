@@ -1,5 +1,9 @@
 // Wall time per phase of a training step, for the end-of-run summary and benchmarks.
-// Host-side timing: exact on CPU; on CUDA it measures launch time unless the phase synchronises.
+// Host-side timing: exact on CPU. On CUDA a phase measures the host's time in it (launches, or a
+// wait where the phase synchronises); the GPU work still queued is waited for, and timed, as
+// DeviceWait where the trainer synchronises anyway (the log window's loss read-back, the end of
+// each epoch). So the step phases together cover the steps' wall time on either device, while
+// the split between them on CUDA is the host's view.
 #pragma once
 #include <array>
 #include <chrono>
@@ -9,8 +13,12 @@
 namespace dt::trainer {
 
 enum class Phase {
-  Data, Forward, Backward, Communication, Optimizer, Evaluation, Checkpoint, Verify, Count
+  Data, Forward, Backward, Communication, Optimizer, DeviceWait, Evaluation, Checkpoint, Verify,
+  Count
 };
+
+static_assert(int64_t(Phase::Verify) == int64_t(TraceKind::Verify),
+              "PhaseTimer records a Phase as the TraceKind of the same number");
 
 const char* phase_name(Phase p);
 
@@ -32,7 +40,7 @@ class PhaseTimer {
   };
   Scope time(Phase p) { return Scope(*this, p); }
   double seconds(Phase p) const { return seconds_[size_t(p)]; }
-  // Data + forward + backward + exposed communication + optimizer.
+  // Data + forward + backward + exposed communication + optimizer + waiting for the device.
   double step_seconds() const;
   void reset() { seconds_.fill(0); }
   // Also records every timed phase in `trace`, labelled with *step.

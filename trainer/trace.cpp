@@ -18,7 +18,8 @@ double wall_us(Trace::Clock::time_point t) {
 
 std::string event_name(int64_t kind, int64_t index) {
   static const char* phases[] = {"data", "forward", "backward", "exposed communication",
-                                 "optimizer", "evaluation", "checkpoint", "replica check"};
+                                 "optimizer", "waiting for the device", "evaluation",
+                                 "checkpoint", "replica check"};
   static const char* ops[] = {"all_reduce", "broadcast", "all_gather"};
   if (kind == int64_t(TraceKind::Bucket)) return "all-reduce bucket " + std::to_string(index);
   if (kind == int64_t(TraceKind::Collective)) return ops[index % 3];

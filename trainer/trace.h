@@ -13,7 +13,8 @@
 namespace dt::trainer {
 
 enum class TraceKind : int64_t {
-  Data, Forward, Backward, ExposedComm, Optimizer, Evaluation, Checkpoint, Verify,  // phases
+  // The phases, in trainer::Phase's order (PhaseTimer casts one to the other).
+  Data, Forward, Backward, ExposedComm, Optimizer, DeviceWait, Evaluation, Checkpoint, Verify,
   Bucket,      // one gradient bucket's all-reduce (index = bucket)
   Collective,  // a blocking collective (index = op: 0 all_reduce, 1 broadcast, 2 all_gather)
 };

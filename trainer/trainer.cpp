@@ -14,6 +14,7 @@
 #include "model/conv3x3.h"
 #include "model/network.h"
 #include "trainer/checkpoint.h"
+#include "trainer/checkpoint_writer.h"
 #include "trainer/errors.h"
 #include "trainer/fault_injection.h"
 #include "trainer/graphed_step.h"
@@ -83,7 +84,9 @@ struct Trainer::State {
               data::Dataset test);
   void set_up_cuda_graph();
   void resume();
-  void save(const std::string& file);
+  // Rank 0 snapshots the state now and writes it to each of `files` (in the checkpoint folder)
+  // in the background, then runs `after` there.
+  void save(const std::vector<std::string>& files, std::function<void()> after = {});
   void prune_epoch_checkpoints();
   EvalResult evaluate();
   // Sum over ranks of a small CPU int64 tensor (flags); identity at world one.
@@ -91,6 +94,7 @@ struct Trainer::State {
   torch::Tensor global_mean(const torch::Tensor& value);
   ReplicaCheck replica_check;
   int64_t verifications = 0;
+  CheckpointWriter writer;  // after everything its jobs use (config), so it is destroyed first
   void verify_replicas(PhaseTimer& timer) {
     if (!distributed() || config.verify_every == 0) return;
     auto t = timer.time(Phase::Verify);
@@ -302,9 +306,12 @@ void Trainer::State::resume() {
   }
 }
 
-void Trainer::State::save(const std::string& file) {
+void Trainer::State::save(const std::vector<std::string>& files, std::function<void()> after) {
   if (!rank0()) return;
-  save_checkpoint(path(file), *net, optimizer.get(), config.optimizer, position);
+  std::vector<std::string> paths;
+  for (const auto& f : files) paths.push_back(path(f));
+  writer.write(checkpoint_bytes(*net, optimizer.get(), config.optimizer, position), std::move(paths),
+               std::move(after));
 }
 
 void Trainer::State::prune_epoch_checkpoints() {
@@ -447,9 +454,17 @@ TrainSummary Trainer::run() {
   double last_rate = 0, last_loss = 0, lr = c.lr;
 
   auto& pos = s.position;
+  // Waits for the GPU work queued so far, timed as a step phase: without it a CUDA run's figures
+  // would count launches, not work (a graphed step launches in microseconds). Called only where
+  // the trainer reads results back anyway, never per step.
+  auto wait_for_device = [&] {
+    auto t = timer.time(Phase::DeviceWait);
+    if (s.ctx.device.is_cuda()) torch::cuda::synchronize(s.ctx.device.index());
+  };
   // Ends an epoch (completed, or cut short by --max-steps or a stop): evaluate, log, checkpoint.
   auto finish_epoch = [&](bool completed) {
     const int64_t epoch = pos.epoch + 1;  // 1-based, for people
+    wait_for_device();
     const double epoch_seconds = seconds_since(epoch_start);
     EpochMetrics m;
     m.epoch = epoch;
@@ -491,11 +506,14 @@ TrainSummary Trainer::run() {
       metrics->write(m);
       tb->flush();
       auto t = timer.time(Phase::Checkpoint);
-      s.save("last.pt");
-      if (best) s.save("best.pt");
+      // One snapshot for all of this epoch's files, written while the next epoch trains.
+      std::vector<std::string> files{"last.pt"};
+      if (best) files.push_back("best.pt");
       if (completed && c.checkpoint_every > 0 && epoch % c.checkpoint_every == 0) {
-        s.save("epoch_" + std::to_string(epoch) + ".pt");
-        s.prune_epoch_checkpoints();
+        files.push_back("epoch_" + std::to_string(epoch) + ".pt");
+        s.save(files, [&s] { s.prune_epoch_checkpoints(); });
+      } else {
+        s.save(files);
       }
     }
     summary.epochs_completed = pos.epoch;
@@ -516,6 +534,7 @@ TrainSummary Trainer::run() {
     int64_t k = first;
     for (; k < steps && pos.step < max_step && !stop; ++k) {
       if (steps_this_run == warmup) {
+        wait_for_device();  // the warm-up steps' queued work stays out of the timed steps
         timer.reset();
         collectives_at_timing_start = s.distributed() ? s.ctx.comm->collectives_issued() : 0;
       }
@@ -611,7 +630,11 @@ TrainSummary Trainer::run() {
 
       const bool log_now = pos.step % c.log_every == 0 || pos.step == max_step || k + 1 == steps;
       if (log_now && !window_losses.empty()) {
-        auto losses = torch::stack(window_losses).cpu();  // one sync per window
+        torch::Tensor losses;
+        {
+          auto t = timer.time(Phase::DeviceWait);
+          losses = torch::stack(window_losses).cpu();  // one sync per window
+        }
         auto finite = torch::isfinite(losses);
         if (!finite.all().item<bool>()) {
           const int64_t first_bad = finite.logical_not().nonzero()[0][0].item<int64_t>();
@@ -643,10 +666,14 @@ TrainSummary Trainer::run() {
       }
       if (mid_checkpoint) {
         auto t = timer.time(Phase::Checkpoint);
-        s.save("last.pt");  // mid-epoch: samples_done records where the epoch stands
+        s.save({"last.pt"});  // mid-epoch: samples_done records where the epoch stands
       }
     }
     finish_epoch(/*completed=*/k == steps);
+  }
+  {
+    auto t = timer.time(Phase::Checkpoint);
+    s.writer.wait();  // the last files are on disk before the run reports them
   }
   progress.finish();
   if (s.distributed()) s.ctx.comm->set_observer(nullptr);
