@@ -10,10 +10,11 @@
 #      a corrupted replica caught (NCCL refuses two ranks on one GPU, so one GPU skips this);
 #   4. prints the benchmark table (launch/bench_gpu.py): dist_train against the Python peer on
 #      this GPU, resnet14 and resnet20 at batch 512, images/s and time per epoch.
-#   5. only with DT_GPU_STEPS=accuracy (instead of 2-4; the data needs three calls of its own
-#      first, see launch/gpu_data.sh): checks the carried CIFAR-10 against its SHA256SUMS and
-#      trains Page's ResNet-9 recipe, reporting the time to 94% test accuracy; DT_GPU_ACCURACY
-#      lists the runs as EPOCHS[:graph] words (default "24").
+#   5. only when DT_GPU_STEPS names accuracy (the data needs three calls of its own first, see
+#      launch/gpu_data.sh), last: checks the carried CIFAR-10 against its SHA256SUMS and trains
+#      Page's ResNet-9 recipe, reporting the time to 94% test accuracy; DT_GPU_ACCURACY lists the
+#      runs as EPOCHS[:graph] words (default "24"). DT_GPU_STEPS=tests,bench,accuracy does all
+#      in one call (about 6 minutes on an H200).
 # Order on the machine: build dist_train, build test_gpu, GPU tests, benchmark, single-GPU run,
 # multi-GPU runs (the benchmark, the figure the issue asks for, before the runs that only check).
 # Logs and JSON go to $OUT. Budget: DT_GPU_BUDGET seconds in all (default 480, so that a call
@@ -33,7 +34,7 @@ PY=${DT_GPU_PYTHON:-/opt/torch/.venv/bin/python3}
 CARRY=${DT_GPU_CARRY:-$ROOT/.gpu_carry}
 BUILD=${DT_GPU_BUILD:-$ROOT/build-gpu}
 LOG=$OUT/gpu_check.log
-STEPS=,${DT_GPU_STEPS:-tests,bench},  # any of tests (2, 3), bench (4); or accuracy (5) alone
+STEPS=,${DT_GPU_STEPS:-tests,bench},  # any of tests (2, 3), bench (4), accuracy (5)
 START=$(date +%s)
 BUDGET=${DT_GPU_BUDGET:-480}
 declare -a RESULTS=()
@@ -50,7 +51,7 @@ step() {
     RESULTS+=("| $name | **SKIP** (budget: ${BUDGET} s spent) | 0 s |")
     FAILED=1  # a check that did not run is not a pass
     say "== $name: skipped, the ${BUDGET} s budget is spent"
-    return
+    return 1
   fi
   [ "$left" -lt "$limit" ] && limit=$left
   say "== $name (deadline $limit s)"
@@ -63,6 +64,7 @@ step() {
     FAILED=1
     say "   FAILED: see the end of $LOG"
     tail -n 40 "$LOG"
+    return 1
   fi
 }
 finish() {
@@ -107,7 +109,7 @@ NCCL_ROOT=$("$PY" -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2>/de
 say "torch cmake: $TORCH_CMAKE; NCCL: ${NCCL_ROOT:-/usr/local/cuda}; MPI: $OMPI_DIR"
 export ROOT OUT PY CARRY BUILD OMPI_DIR TORCH_CMAKE NCCL_ROOT GPUS
 
-# --- 5. accuracy (DT_GPU_STEPS=accuracy) -------------------------------------------------------
+# --- 5. accuracy (DT_GPU_STEPS with accuracy; run last) ----------------------------------------
 CIFAR=/tmp/dt_cifar10
 assemble_data() {  # .gpu_data/1..3, carried in earlier calls, into one checked folder
   rm -rf "$CIFAR" && mkdir -p "$CIFAR"
@@ -141,14 +143,13 @@ print(f"{sys.argv[2]}: final test accuracy {100 * last['test_accuracy']:.2f}% af
 PYEOF
 }
 accuracy() {  # DT_GPU_ACCURACY: the runs, as EPOCHS[:graph] words (default "24")
-  step "CIFAR-10 reassembled and checked (SHA256SUMS)" 60 assemble_data
-  [ "$FAILED" -eq 0 ] || finish  # never train on data that did not arrive whole
+  # Never train on data that did not arrive whole.
+  step "CIFAR-10 reassembled and checked (SHA256SUMS)" 60 assemble_data || return
   local run
   for run in ${DT_GPU_ACCURACY:-24}; do
     step "resnet9 toward 94%: ${run%%:*} epochs, bf16${run#"${run%%:*}"}" 300 time_to_94 ${run/:/ }
   done
   grep -E "^resnet9_|test accuracy" "$LOG" | tee -a "$OUT/accuracy.txt" | grep "^resnet9_"
-  finish
 }
 export CIFAR
 export -f assemble_data time_to_94
@@ -173,7 +174,6 @@ step "build dist_train" 300 ninja -C "$BUILD" dist_train
 [[ $STEPS == *,tests,* ]] && step "build test_gpu" 200 ninja -C "$BUILD" test_gpu
 
 export OMP_NUM_THREADS=4
-[[ $STEPS == *,accuracy,* ]] && accuracy  # step 5, defined above; ends the script
 
 # --- 2. GPU tests ------------------------------------------------------------------------------
 if [[ $STEPS == *,tests,* ]]; then
@@ -235,4 +235,5 @@ elif [[ $STEPS == *,tests,* ]]; then
   RESULTS+=("| NCCL, several ranks | SKIP ($GPUS GPU(s); NCCL refuses two ranks on one GPU) | 0 s |")
 fi
 
+[[ $STEPS == *,accuracy,* ]] && accuracy  # step 5, defined above
 finish
