@@ -14,7 +14,7 @@
 #      launch/gpu_data.sh), last: checks the carried CIFAR-10 against its SHA256SUMS and trains
 #      Page's ResNet-9 recipe, reporting the time to 94% test accuracy; DT_GPU_ACCURACY lists the
 #      runs as EPOCHS[:graph] words (default "24"). DT_GPU_STEPS=tests,bench,accuracy does all
-#      in one call (about 6 minutes on an H200).
+#      in one call (about 6.5 minutes on an H200: give it DT_GPU_BUDGET=540 and timeout_s=590).
 # Order on the machine: build dist_train, build test_gpu, GPU tests, benchmark, single-GPU run,
 # multi-GPU runs (the benchmark, the figure the issue asks for, before the runs that only check).
 # Logs and JSON go to $OUT. Budget: DT_GPU_BUDGET seconds in all (default 480, so that a call
@@ -116,27 +116,40 @@ assemble_data() {  # .gpu_data/1..3, carried in earlier calls, into one checked 
   for part in "$ROOT"/.gpu_data/*/; do ln -s "$part"* "$CIFAR/"; done
   cd "$CIFAR" && sha256sum -c SHA256SUMS
 }
-time_to_94() {  # EPOCHS [GRAPH]: Page's ResNet-9 recipe (README, Models): SGD Nesterov, lr 0 ->
+time_to_94() {  # EPOCHS [graph]: Page's ResNet-9 recipe (README, Models): SGD Nesterov, lr 0 ->
   # 0.4 over the first 5/24 of the run -> 0 at its end, wd 5e-4, batch 512, reflect-pad crop + flip
-  # + 8x8 cutout; bf16, fp32 master weights; GRAPH=graph adds --cuda-graph.
-  local epochs=$1 graph=${2:-} tag=resnet9_e$1${2:+_$2}
+  # + 8x8 cutout; bf16, fp32 master weights; "graph" adds --cuda-graph.
+  local epochs=$1 graph=() tag=resnet9_e$1${2:+_$2}
+  case ${2:-} in
+    "") ;;
+    graph) graph=(--cuda-graph) ;;
+    *) echo "DT_GPU_ACCURACY: '$epochs:$2': the only option is :graph"; return 2 ;;
+  esac
+  local dir=/tmp/dt_$tag
+  rm -rf "$dir"  # metrics.jsonl is appended to: a run before with this tag must not mix in
+  # Every epoch row comes back in one file for all runs, tagged (the device tool returns at most
+  # 8 files), also when the step's deadline stops the run: dist_train stops cleanly on the
+  # deadline's SIGTERM, and this shell copies once it has.
+  collect() { [ -f "$dir/metrics.jsonl" ] && sed "s/^{/{\"run\": \"$tag\", /" "$dir/metrics.jsonl" >>"$OUT/accuracy_epochs.jsonl"; }
+  trap 'collect; exit 124' TERM
   "$BUILD/launch/dist_train" --data "$CIFAR" --device cuda --precision bf16 --model resnet9 \
     --optimizer sgd --nesterov --momentum 0.9 --lr 0.4 --weight-decay 5e-4 --batch-size 512 \
     --augment standard --pad-mode reflect --cutout 8 --lr-schedule linear \
     --warmup-epochs "$(awk -v e="$epochs" 'BEGIN { print e * 5 / 24 }')" --epochs "$epochs" \
-    ${graph:+--cuda-graph} --eval-batch 2000 --verify-every 0 --log-every 20 --log-dir "/tmp/dt_$tag" \
-    --checkpoint-dir "/tmp/dt_$tag" &&
-  # Two files per run come back, flat: the device tool returns at most 8 files in all.
-  cp "/tmp/dt_$tag/metrics.jsonl" "$OUT/$tag.metrics.jsonl" &&
-  cp "/tmp/dt_$tag/summary.json" "$OUT/$tag.summary.json" &&
-  "$PY" - "$OUT/$tag.metrics.jsonl" "$tag" <<'PYEOF'
+    "${graph[@]}" --eval-batch 2000 --verify-every 0 --log-every 20 --log-dir "$dir" \
+    --checkpoint-dir "$dir"
+  local rc=$?
+  trap - TERM
+  collect
+  [ $rc -eq 0 ] || return $rc
+  "$PY" - "$dir/metrics.jsonl" "$tag" <<'PYEOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 hit = next((r for r in rows if r["test_accuracy"] >= 0.94), None)
 last = rows[-1]
 best = max(rows, key=lambda r: r["test_accuracy"])
 # "seconds": wall time since training started, at the end of the epoch's training (it includes
-# the earlier epochs' evaluations and checkpoint writes, not start-up or data loading).
+# the earlier epochs' evaluations and checkpoint snapshots, not start-up or data loading).
 print(f"{sys.argv[2]}: final test accuracy {100 * last['test_accuracy']:.2f}% after {last['seconds']:.1f} s "
       f"of training ({last['epoch']} epochs), best {100 * best['test_accuracy']:.2f}% at epoch {best['epoch']}; " +
       (f"94% first at epoch {hit['epoch']}, {hit['seconds']:.1f} s" if hit else "94% not reached"))
@@ -145,11 +158,13 @@ PYEOF
 accuracy() {  # DT_GPU_ACCURACY: the runs, as EPOCHS[:graph] words (default "24")
   # Never train on data that did not arrive whole.
   step "CIFAR-10 reassembled and checked (SHA256SUMS)" 60 assemble_data || return
-  local run
+  local run from
+  from=$(wc -l <"$LOG")  # this step's lines only, in accuracy.txt
   for run in ${DT_GPU_ACCURACY:-24}; do
     step "resnet9 toward 94%: ${run%%:*} epochs, bf16${run#"${run%%:*}"}" 300 time_to_94 ${run/:/ }
   done
-  grep -E "^resnet9_|test accuracy" "$LOG" | tee -a "$OUT/accuracy.txt" | grep "^resnet9_"
+  tail -n +"$((from + 1))" "$LOG" | grep -E "^resnet9_|test accuracy|summary:" >>"$OUT/accuracy.txt"
+  grep "^resnet9_" "$OUT/accuracy.txt"
 }
 export CIFAR
 export -f assemble_data time_to_94

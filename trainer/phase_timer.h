@@ -2,8 +2,9 @@
 // Host-side timing: exact on CPU. On CUDA a phase measures the host's time in it (launches, or a
 // wait where the phase synchronises); the GPU work still queued is waited for, and timed, as
 // DeviceWait where the trainer synchronises anyway (the log window's loss read-back, the end of
-// each epoch). So the step phases together cover the steps' wall time on either device, while
-// the split between them on CUDA is the host's view.
+// each epoch, before a mid-epoch checkpoint or replica check). So the step phases together count
+// the steps' GPU work, not only their launches, while the split between them on CUDA is the
+// host's view.
 #pragma once
 #include <array>
 #include <chrono>

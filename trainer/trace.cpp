@@ -1,6 +1,7 @@
 #include "trainer/trace.h"
 
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include "trainer/errors.h"
 
@@ -20,6 +21,7 @@ std::string event_name(int64_t kind, int64_t index) {
   static const char* phases[] = {"data", "forward", "backward", "exposed communication",
                                  "optimizer", "waiting for the device", "evaluation",
                                  "checkpoint", "replica check"};
+  static_assert(std::size(phases) == size_t(TraceKind::Verify) + 1, "a name for every phase");
   static const char* ops[] = {"all_reduce", "broadcast", "all_gather"};
   if (kind == int64_t(TraceKind::Bucket)) return "all-reduce bucket " + std::to_string(index);
   if (kind == int64_t(TraceKind::Collective)) return ops[index % 3];

@@ -602,7 +602,11 @@ TrainSummary Trainer::run() {
       }
       // One small agreement per step: [stop requested, non-finite loss] summed over ranks.
       const bool want_stop = s.ctx.stop_requested && s.ctx.stop_requested();
-      const bool bad = c.skip_nonfinite && !std::isfinite(loss.item<double>());
+      bool bad = false;
+      if (c.skip_nonfinite) {  // reads the loss back: the wait for the step's GPU work
+        auto t = timer.time(Phase::DeviceWait);
+        bad = !std::isfinite(loss.item<double>());
+      }
       auto flags = s.agree(torch::tensor({int64_t(want_stop), int64_t(bad)}, torch::kInt64));
       stop = flags[0].item<int64_t>() > 0;
       if (flags[1].item<int64_t>() > 0) {
@@ -661,7 +665,9 @@ TrainSummary Trainer::run() {
       if (rank0) progress.update(steps_this_run, last_loss, last_rate);
       const bool mid_checkpoint =
           c.checkpoint_every_steps > 0 && pos.step % c.checkpoint_every_steps == 0 && k + 1 < steps;
-      if ((c.verify_every > 0 && pos.step % c.verify_every == 0) || mid_checkpoint) {
+      const bool verify_now = c.verify_every > 0 && pos.step % c.verify_every == 0 && s.distributed();
+      if (verify_now || mid_checkpoint) {
+        wait_for_device();  // both read tensors back: the steps' queued GPU work is step time
         s.verify_replicas(timer);
       }
       if (mid_checkpoint) {
