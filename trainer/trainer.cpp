@@ -508,13 +508,13 @@ TrainSummary Trainer::run() {
       auto t = timer.time(Phase::Checkpoint);
       // One snapshot for all of this epoch's files, written while the next epoch trains.
       std::vector<std::string> files{"last.pt"};
+      std::function<void()> after;
       if (best) files.push_back("best.pt");
       if (completed && c.checkpoint_every > 0 && epoch % c.checkpoint_every == 0) {
         files.push_back("epoch_" + std::to_string(epoch) + ".pt");
-        s.save(files, [&s] { s.prune_epoch_checkpoints(); });
-      } else {
-        s.save(files);
+        after = [&s] { s.prune_epoch_checkpoints(); };
       }
+      s.save(files, std::move(after));
     }
     summary.epochs_completed = pos.epoch;
     summary.final_train_loss = m.train_loss;
