@@ -1,6 +1,7 @@
 // trainer/: LR schedules, TensorBoard files read back by the tensorboard package, checkpoints
 // loaded by PyTorch, and a short training run that learns.
 #include <gtest/gtest.h>
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -408,6 +409,32 @@ TEST(Checkpoint, AtomicWriteReplacesWholeFile) {
   size_t files = 0;
   for (auto& e : std::filesystem::directory_iterator(dir.path())) files += !e.path().empty();
   EXPECT_EQ(files, 1u) << "no temporary file left behind";
+}
+
+// --checkpoint-every N --keep K: epoch_N.pt every N epochs, the newest K kept (pruned by the
+// background writer once each new file is down), each one loadable at its own epoch.
+TEST(Trainer, EpochCheckpointsArePrunedToTheNewestKept) {
+  TempDir dir;
+  auto c = test_util::synthetic_config(dir, 200, 5, 40);  // 5 steps an epoch
+  c.checkpoint_every = 1;
+  c.keep = 2;
+  c.eval_every = 0;
+  trainer::RunContext ctx;
+  trainer::Trainer t(c, ctx, data::make_synthetic(200, 0), data::make_synthetic(100, 1));
+  t.run();
+  std::vector<std::string> kept;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "ckpt")) {
+    const auto name = e.path().filename().string();
+    if (name.rfind("epoch_", 0) == 0) kept.push_back(name);
+  }
+  std::sort(kept.begin(), kept.end());
+  EXPECT_EQ(kept, (std::vector<std::string>{"epoch_4.pt", "epoch_5.pt"}));
+  for (int epoch : {4, 5}) {
+    auto probe = model::make_model(c.model);
+    auto loaded = trainer::load_checkpoint(dir / ("ckpt/epoch_" + std::to_string(epoch) + ".pt"),
+                                           *probe, nullptr, c.optimizer);
+    EXPECT_EQ(loaded.state.epoch, epoch);
+  }
 }
 
 TEST(Trainer, LearnsSyntheticData) {
