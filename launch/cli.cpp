@@ -164,6 +164,9 @@ CliResult parse_cli(int argc, const char* const* argv) {
   f.value("Execution", "eval-batch", &Config::eval_batch, "evaluation batch size");
   f.value("Execution", "eval-every", &Config::eval_every,
           "evaluate the test set every N epochs (0: never)");
+  f.value("Execution", "eval-tta", &Config::eval_tta,
+          "test-time augmentation: none | flip (average the logits of each test image and its "
+          "mirror image)");
 
   f.value("Distribution", "bucket-mb", &Config::bucket_mb, "gradient bucket cap in MB");
   f.value("Distribution", "accumulate", &Config::accumulate,
@@ -184,6 +187,9 @@ CliResult parse_cli(int argc, const char* const* argv) {
           "who evaluates: rank0 (others wait) | distributed (a shard each, reduced)");
   f.value("Outputs", "resume", &Config::resume,
           "resume from a checkpoint: auto (CHECKPOINT_DIR/last.pt if present) or a path");
+  f.enable("Outputs", "eval-only", &Config::eval_only,
+           "evaluate the --resume checkpoint on the test set, print the result as one JSON line "
+           "on stdout, and exit without training");
   f.value("Outputs", "checkpoint-every", &Config::checkpoint_every,
           "also keep epoch_N.pt every N epochs (0: only last.pt and best.pt)");
   f.value("Outputs", "keep", &Config::keep, "how many epoch_N.pt to keep (0: all)");

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Evaluates a dist_train checkpoint with PyTorch alone: the model's Python twin
 (tests/python/reference_models.py), fp32, on the CIFAR-10 test set read from the binary files.
-An independent check of the accuracy dist_train reports (its evaluation may run in bf16).
+An independent check of the accuracy dist_train reports (its evaluation may run in bf16), with
+or without test-time augmentation (--tta flip: the mean of the logits of each image and its
+mirror image, as dist_train's --eval-tta flip).
 
     .venv/bin/python launch/eval_checkpoint.py resnet20 checkpoints/last.pt --data $CIFAR10_DIR
 """
@@ -19,6 +21,7 @@ def main():
     ap.add_argument("checkpoint")
     ap.add_argument("--data", default=os.environ.get("CIFAR10_DIR", ""))
     ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--tta", choices=["none", "flip"], default="none")
     a = ap.parse_args()
     images, labels = read_split(a.data, ["test_batch.bin"])
     model = reference_models.make(a.model)
@@ -28,9 +31,12 @@ def main():
     with torch.no_grad():
         for i in range(0, len(labels), a.batch):
             x = (images[i:i + a.batch].float() / 255 - MEAN) / STD
-            correct += int((model(x).argmax(1) == labels[i:i + a.batch]).sum())
-    print(json.dumps({"model": a.model, "checkpoint": a.checkpoint, "images": len(labels),
-                      "test_accuracy": correct / len(labels)}))
+            logits = model(x)
+            if a.tta == "flip":
+                logits = (logits + model(x.flip(3))) / 2
+            correct += int((logits.argmax(1) == labels[i:i + a.batch]).sum())
+    print(json.dumps({"model": a.model, "checkpoint": a.checkpoint, "tta": a.tta,
+                      "images": len(labels), "test_accuracy": correct / len(labels)}))
 
 
 if __name__ == "__main__":

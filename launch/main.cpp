@@ -5,6 +5,7 @@
 // rank prints and all end through MPI_Finalize; any other failure on any rank aborts the whole
 // job (MPI_Abort) with a message naming the rank, so that no rank is left waiting in a collective.
 #include <torch/torch.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <cstdio>
 #if DT_HAVE_CUDA
@@ -137,6 +138,8 @@ int main(int argc, char** argv) {
   try {
     world = dt::comm::init_world(&argc, &argv);
     dt::launch::install_stop_handlers();  // after MPI_Init, so ours are the handlers in force
+    // The log goes to stderr, so that stdout carries only results (--eval-only's JSON line).
+    spdlog::set_default_logger(spdlog::stderr_color_mt("dist_train"));
     spdlog::set_pattern(world.size > 1 ? "[%H:%M:%S.%e] [rank " + std::to_string(world.rank) + "] %v"
                                        : "[%H:%M:%S.%e] %v");
     const int code = run(world, argc, argv);

@@ -83,6 +83,11 @@ void validate(const Config& c) {
   require(c.eval_batch >= 1 && c.eval_batch <= kMaxBatch,
           "--eval-batch must be in [1, " + std::to_string(kMaxBatch) + "]");
   require(c.eval_every >= 0, "--eval-every must be >= 0");
+  require(one_of(c.eval_tta, {"none", "flip"}),
+          "--eval-tta must be none or flip, got '" + c.eval_tta + "'");
+  // Without a checkpoint there is nothing to evaluate but a freshly initialised network.
+  require(!c.eval_only || !c.resume.empty(),
+          "--eval-only needs --resume (a checkpoint's path, or auto for CHECKPOINT_DIR/last.pt)");
   require(c.bucket_mb > 0 && c.bucket_mb <= 65536, "--bucket-mb must be in (0, 65536]");
   require(c.accumulate >= 1 && c.accumulate <= kMaxBatch,
           "--accumulate must be in [1, " + std::to_string(kMaxBatch) + "]");
@@ -138,6 +143,7 @@ std::string to_string(const Config& c) {
     << "precision = " << c.precision << "\n"
     << "eval_batch = " << c.eval_batch << "\n"
     << "eval_every = " << c.eval_every << "\n"
+    << "eval_tta = " << c.eval_tta << "\n"
     << "bucket_mb = " << c.bucket_mb << "\n"
     << "accumulate = " << c.accumulate << "\n"
     << "overlap = " << c.overlap << "\n"
@@ -148,6 +154,7 @@ std::string to_string(const Config& c) {
     << "log_every = " << c.log_every << "\n"
     << "eval_mode = " << c.eval_mode << "\n"
     << "resume = " << c.resume << "\n"
+    << "eval_only = " << c.eval_only << "\n"
     << "checkpoint_every = " << c.checkpoint_every << "\n"
     << "keep = " << c.keep << "\n"
     << "checkpoint_every_steps = " << c.checkpoint_every_steps << "\n"

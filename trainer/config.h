@@ -43,6 +43,7 @@ struct Config {
   std::string precision = "fp32";  // fp32 | bf16 (autocast, fp32 master weights) | fp64 (verification)
   int64_t eval_batch = 1000;
   int64_t eval_every = 1;  // epochs between evaluations; 0: never
+  std::string eval_tta = "none";  // none | flip: score each test image with its mirror image too
 
   // Distribution
   double bucket_mb = 25.0;
@@ -57,6 +58,7 @@ struct Config {
   int64_t log_every = 100;
   std::string eval_mode = "rank0";      // rank0 | distributed
   std::string resume;                   // "" | auto | PATH
+  bool eval_only = false;               // evaluate the --resume checkpoint, train nothing
   int64_t checkpoint_every = 0;         // also keep epoch_N.pt every N epochs (0: no)
   int64_t keep = 0;                     // epoch_N.pt files kept (0: all)
   int64_t checkpoint_every_steps = 0;   // also write last.pt every N steps (0: no)

@@ -12,7 +12,8 @@ EvalResult EvalSums::result() const {
 
 EvalSums evaluate_sums(torch::nn::Module& model,
                        const std::function<torch::Tensor(const torch::Tensor&)>& forward,
-                       const data::EvalSet& set, int64_t begin, int64_t end, int64_t batch) {
+                       const data::EvalSet& set, int64_t begin, int64_t end, int64_t batch,
+                       bool flip) {
   const bool was_training = model.is_training();
   model.eval();
   torch::NoGradGuard no_grad;
@@ -20,6 +21,7 @@ EvalSums evaluate_sums(torch::nn::Module& model,
   for (int64_t i = begin; i < end; i += batch) {
     auto b = set.slice(i, std::min(end, i + batch));
     auto logits = forward(b.images);
+    if (flip) logits = (logits + forward(b.images.flip({3}))) / 2;
     auto l = torch::nn::functional::cross_entropy(
         logits, b.labels,
         torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));

@@ -12,7 +12,9 @@ struct EvalResult {
 };
 
 // Evaluates rows [begin, end) of `set` in eval mode (restores the previous mode). The loss and
-// correct count are summed, so shards evaluated on several ranks can be combined exactly.
+// correct count are summed, so shards evaluated on several ranks can be combined exactly. With
+// `flip`, an image's logits are the mean of its own and its horizontal mirror's (test-time
+// augmentation: the training flips make both views in-distribution, and they err differently).
 struct EvalSums {
   double loss_sum = 0;
   int64_t correct = 0;
@@ -21,6 +23,7 @@ struct EvalSums {
 };
 EvalSums evaluate_sums(torch::nn::Module& model,
                        const std::function<torch::Tensor(const torch::Tensor&)>& forward,
-                       const data::EvalSet& set, int64_t begin, int64_t end, int64_t batch);
+                       const data::EvalSet& set, int64_t begin, int64_t end, int64_t batch,
+                       bool flip);
 
 }  // namespace dt::trainer

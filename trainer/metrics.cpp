@@ -1,6 +1,7 @@
 #include "trainer/metrics.h"
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <sstream>
 #include <stdexcept>
@@ -14,7 +15,32 @@ std::string num(double v) {
   o << v;
   return o.str();
 }
+// A JSON string literal: quotes, backslashes and control characters escaped.
+std::string str(const std::string& v) {
+  std::string out = "\"";
+  for (const unsigned char c : v) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += char(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += char(c);
+    }
+  }
+  return out + "\"";
+}
 }  // namespace
+
+std::string to_json(const CheckpointEval& e) {
+  return "{\"checkpoint\": " + str(e.checkpoint) + ", \"model\": " + str(e.model) +
+         ", \"epochs_trained\": " + std::to_string(e.epochs_trained) + ", \"eval_tta\": " +
+         str(e.eval_tta) + ", \"precision\": " + str(e.precision) +
+         ", \"images\": " + std::to_string(e.images) + ", \"test_loss\": " + num(e.test_loss) +
+         ", \"test_accuracy\": " + num(e.test_accuracy) + ", \"seconds\": " + num(e.seconds) + "}";
+}
 
 MetricsLog::MetricsLog(const std::string& path) : path_(path) {
   auto parent = std::filesystem::path(path).parent_path();

@@ -1,4 +1,5 @@
-// Per-epoch metrics as JSON lines (metrics.jsonl), one object per line.
+// Per-epoch metrics as JSON lines (metrics.jsonl), one object per line; and the one line that
+// --eval-only prints.
 #pragma once
 #include <fstream>
 #include <string>
@@ -9,6 +10,14 @@ struct EpochMetrics {
   int64_t epoch = 0, step = 0;
   double train_loss = 0, test_loss = 0, test_accuracy = 0, images_per_s = 0, seconds = 0, lr = 0;
 };
+
+// What --eval-only measured, for scripts: one JSON object, no trailing newline.
+struct CheckpointEval {
+  std::string checkpoint, model, eval_tta, precision;
+  int64_t epochs_trained = 0, images = 0;
+  double test_loss = 0, test_accuracy = 0, seconds = 0;
+};
+std::string to_json(const CheckpointEval& e);
 
 class MetricsLog {
  public:

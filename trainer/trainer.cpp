@@ -65,6 +65,7 @@ struct Trainer::State {
   torch::ScalarType dtype = torch::kFloat32;  // parameters, inputs and logits
   bool bf16_autocast = false;                 // --precision bf16
   TrainingState position;  // where training stands (resumed or fresh)
+  std::string resumed_from;  // the checkpoint file --resume loaded ("" : none)
 
   bool rank0() const { return ctx.rank == 0; }
   bool distributed() const { return ctx.comm && ctx.world_size > 1; }
@@ -89,6 +90,7 @@ struct Trainer::State {
   void save(const std::vector<std::string>& files, std::function<void()> after = {});
   void prune_epoch_checkpoints();
   EvalResult evaluate();
+  TrainSummary evaluate_checkpoint();
   // Sum over ranks of a small CPU int64 tensor (flags); identity at world one.
   torch::Tensor agree(torch::Tensor flags);
   torch::Tensor global_mean(const torch::Tensor& value);
@@ -165,7 +167,7 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
   s.schedule.step_epochs = config.lr_step_epochs;
   s.schedule.milestones = config.lr_milestones;
   s.schedule.gamma = config.lr_gamma;
-  if (config.cuda_graph) s.set_up_cuda_graph();
+  if (config.cuda_graph && !config.eval_only) s.set_up_cuda_graph();
 
   s.resume();  // every rank reads the checkpoint onto its own device
 }
@@ -262,18 +264,26 @@ void Trainer::State::resume() {
     file = path("last.pt");
     std::error_code ec;
     if (!std::filesystem::exists(file, ec)) {
+      if (config.eval_only) throw CheckpointError("--eval-only --resume auto: no " + file + " to evaluate");
       if (rank0()) spdlog::info("--resume auto: no {} yet, starting from scratch", file);
       return;
     }
   }
-  auto loaded = load_checkpoint(file, *net, optimizer.get(), config.optimizer);
+  // --eval-only needs the weights alone: any optimizer's checkpoint, any training position.
+  auto loaded = load_checkpoint(file, *net, config.eval_only ? nullptr : optimizer.get(),
+                                config.optimizer);
+  if (loaded.full && loaded.state.model_name != config.model) {
+    throw CheckpointError(file + ": checkpoint of --model " + loaded.state.model_name +
+                          ", this run is --model " + config.model);
+  }
+  resumed_from = file;
+  if (config.eval_only) {
+    if (loaded.full) position.epoch = loaded.state.epoch;
+    return;
+  }
   if (!loaded.full) {
     if (rank0()) spdlog::info("initialised from the weights in {} (no training state in it)", file);
     return;
-  }
-  if (loaded.state.model_name != config.model) {
-    throw CheckpointError(file + ": checkpoint of --model " + loaded.state.model_name +
-                          ", this run is --model " + config.model);
   }
   check_resumable(file, loaded.state, position);
   if (rank0()) {
@@ -345,6 +355,7 @@ torch::Tensor Trainer::State::global_mean(const torch::Tensor& value) {
 
 EvalResult Trainer::State::evaluate() {
   auto forward = [&](const torch::Tensor& x) { return logits(x); };
+  const bool flip = config.eval_tta == "flip";
   const int64_t n = eval_set ? eval_set->size() : 0;
   // rank0: rank 0 evaluates everything while the others wait in the broadcast below (with the
   // deadline). distributed: each rank evaluates a contiguous shard; the sums are reduced.
@@ -354,9 +365,9 @@ EvalResult Trainer::State::evaluate() {
     // model, the one that is checkpointed, not a different one on each shard.
     if (model::synced_batch_norm_count(*net) == 0) comm::broadcast_buffers(*net, *ctx.comm);
     const int64_t begin = n * ctx.rank / ctx.world_size, end = n * (ctx.rank + 1) / ctx.world_size;
-    sums = evaluate_sums(*net, forward, *eval_set, begin, end, config.eval_batch);
+    sums = evaluate_sums(*net, forward, *eval_set, begin, end, config.eval_batch, flip);
   } else if (rank0() && n > 0) {
-    sums = evaluate_sums(*net, forward, *eval_set, 0, n, config.eval_batch);
+    sums = evaluate_sums(*net, forward, *eval_set, 0, n, config.eval_batch, flip);
   }
   auto packed = torch::tensor({sums.loss_sum, double(sums.correct), double(sums.samples)},
                               torch::kFloat64);
@@ -374,9 +385,38 @@ EvalResult Trainer::State::evaluate() {
   return total.result();
 }
 
+// --eval-only: one evaluation of the loaded checkpoint; logged, and printed on stdout for scripts.
+TrainSummary Trainer::State::evaluate_checkpoint() {
+  const auto start = Clock::now();
+  TrainSummary summary;
+  summary.last_eval = evaluate();
+  summary.best_accuracy = summary.last_eval.accuracy;
+  summary.epochs_completed = position.epoch;
+  summary.train_seconds = seconds_since(start);
+  if (rank0()) {
+    CheckpointEval e;
+    e.checkpoint = resumed_from;
+    e.model = config.model;
+    e.eval_tta = config.eval_tta;
+    e.precision = config.precision;
+    e.epochs_trained = position.epoch;
+    e.images = summary.last_eval.samples;
+    e.test_loss = summary.last_eval.loss;
+    e.test_accuracy = summary.last_eval.accuracy;
+    e.seconds = summary.train_seconds;
+    spdlog::info("evaluated {} ({} epochs trained): test loss {:.4f}, test accuracy {:.2f}% on {} "
+                 "images (test-time augmentation: {}), {:.1f} s", e.checkpoint, e.epochs_trained,
+                 e.test_loss, 100 * e.test_accuracy, e.images, e.eval_tta, e.seconds);
+    std::printf("%s\n", to_json(e).c_str());
+    std::fflush(stdout);
+  }
+  return summary;
+}
+
 TrainSummary Trainer::run() {
   auto& s = *s_;
   const auto& c = s.config;
+  if (c.eval_only) return s.evaluate_checkpoint();
   const bool rank0 = s.rank0();
   const auto& sampler = s.loader->sampler();
   const int64_t global_batch = sampler.global_batch() * c.accumulate;

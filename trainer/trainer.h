@@ -48,6 +48,8 @@ class Trainer {
   Trainer(const Config& config, const RunContext& context, data::Dataset train,
           data::Dataset test);
   ~Trainer();
+  // Trains to --epochs (or --max-steps, or a stop request); with --eval-only, evaluates the
+  // loaded checkpoint once instead.
   TrainSummary run();
   torch::nn::Module& model();
 

@@ -122,6 +122,9 @@ TEST(CliBinary, BadInputExitsWithCode2AndOneLine) {
       {"--synthetic 100 --checkpoint-dir /dev/null/x", "--checkpoint-dir /dev/null/x: cannot create"},
       {"--synthetic 100 --log-dir /proc/x", "--log-dir /proc/x: cannot"},
       {"--synthetic 100 --trace /dev/null/t.json", "--trace /dev/null: cannot"},
+      {"--synthetic 100 --eval-tta mirror", "--eval-tta must be none or flip, got 'mirror'"},
+      {"--synthetic 100 --eval-only", "--eval-only needs --resume"},
+      {"--synthetic 100 --eval-only --resume auto", "no checkpoints/last.pt to evaluate"},
       // --device auto on a machine without a visible GPU resolves to the CPU.
       {"--synthetic 100 --cuda-graph #CUDA_VISIBLE_DEVICES=", "--cuda-graph needs a CUDA device; this run is on cpu"},
       {"--synthetic 100 --cuda-graph #DT_FAULT_INJECT=rank=0,step=1,action=nan", "not with --cuda-graph"},

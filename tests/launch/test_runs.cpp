@@ -5,7 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <chrono>
+#include <cmath>
 #include <fstream>
+#include <map>
 #include "model/resnet.h"
 #include "tests/test_util.h"
 #include "trainer/checkpoint.h"
@@ -347,4 +349,77 @@ TEST(Runs, TailLineCountsSamplesAnEpochLeavesOut) {
   EXPECT_NE(r.output.find("3 steps per epoch; tail: 20 of 200 samples not trained per epoch "
                           "(drop_last, and micro-batches short of an accumulation)"),
             std::string::npos) << r.output;
+}
+
+namespace {
+// The number after "KEY": in `text` (a JSON line), or NaN when absent.
+double json_number(const std::string& text, const std::string& key) {
+  const auto at = text.find("\"" + key + "\": ");
+  return at == std::string::npos ? std::nan("") : std::stod(text.substr(at + key.size() + 4));
+}
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+}  // namespace
+
+// --eval-only scores a checkpoint exactly as the run that wrote it did, needs only its weights
+// (another --optimizer is fine), trains and writes nothing, and prints one JSON line on stdout.
+TEST(Runs, EvalOnlyScoresTheCheckpointAsTheRunThatWroteIt) {
+  TempDir d;
+  const std::string data = " --synthetic 600 --seed 11 --threads 1 --device cpu";
+  auto train = test_util::run_command(binary() + data + " --batch-size 20 --epochs 1 --eval-every 1"
+                                      " --augment standard" + dirs(d, "a"));
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  std::ifstream metrics(d / "a/metrics.jsonl");
+  std::string epoch_line;
+  std::getline(metrics, epoch_line);
+  const double loss = json_number(epoch_line, "test_loss"), accuracy = json_number(epoch_line, "test_accuracy");
+  ASSERT_TRUE(std::isfinite(loss) && std::isfinite(accuracy)) << epoch_line;
+  const std::string checkpoint = d / "a/last.pt", before = file_bytes(checkpoint);
+
+  std::map<std::string, double> losses;
+  for (const std::string tta : {"none", "flip"}) {
+    auto r = test_util::run_command("(" + binary() + data + " --optimizer sgd --eval-only --resume " +
+                                    checkpoint + " --eval-tta " + tta + dirs(d, "e") + " 2>/dev/null)");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    EXPECT_EQ(r.output.rfind("{\"checkpoint\": \"" + checkpoint + "\"", 0), 0u) << r.output;
+    EXPECT_NE(r.output.find("\"epochs_trained\": 1, \"eval_tta\": \"" + tta + "\""), std::string::npos) << r.output;
+    EXPECT_EQ(json_number(r.output, "images"), 1000) << r.output;  // the synthetic test set
+    losses[tta] = json_number(r.output, "test_loss");
+    if (tta == "none") {
+      EXPECT_NEAR(losses[tta], loss, 1e-7 * loss) << r.output;
+      EXPECT_EQ(json_number(r.output, "test_accuracy"), accuracy) << r.output;
+    }
+  }
+  EXPECT_GT(std::abs(losses["flip"] - losses["none"]), 1e-4) << "the mirror views were scored";
+  EXPECT_EQ(file_bytes(checkpoint), before) << "--eval-only must not write the checkpoint";
+  EXPECT_FALSE(std::filesystem::exists(d / "e/last.pt"));
+  EXPECT_FALSE(std::filesystem::exists(d / "e/metrics.jsonl"));
+}
+
+// The evaluation PyTorch itself gives the same checkpoint on the real test set, with and
+// without the mirror views (launch/eval_checkpoint.py, fp32).
+TEST(Runs, EvalOnlyAgreesWithPyTorchOnTheRealTestSet) {
+  DT_REQUIRE_PYTHON();
+  DT_REQUIRE_CIFAR();
+  TempDir d;
+  const std::string common = " --data " + test_util::cifar_dir() + " --threads 1 --device cpu";
+  auto train = test_util::run_command(binary() + common + " --max-steps 40 --eval-every 0" + dirs(d, "a"));
+  ASSERT_EQ(train.exit_code, 0) << train.output;
+  const std::string checkpoint = d / "a/last.pt";
+  for (const std::string tta : {"none", "flip"}) {
+    auto ours = test_util::run_command("(" + binary() + common + " --eval-only --resume " + checkpoint +
+                                       " --eval-tta " + tta + dirs(d, "e") + " 2>/dev/null)");
+    ASSERT_EQ(ours.exit_code, 0) << ours.output;
+    auto theirs = test_util::run_command(test_util::python() + " " + test_util::source_dir() +
+                                         "/launch/eval_checkpoint.py resnet14 " + checkpoint +
+                                         " --tta " + tta + " --data " + test_util::cifar_dir());
+    ASSERT_EQ(theirs.exit_code, 0) << theirs.output;
+    const double a = json_number(ours.output, "test_accuracy"), b = json_number(theirs.output, "test_accuracy");
+    EXPECT_GT(a, 0.15) << ours.output;  // 40 steps learn something; chance is 0.1
+    // fp32 either way; kernels differ, so an image whose top two logits nearly tie may differ.
+    EXPECT_NEAR(a, b, 0.002) << tta << "\n" << ours.output << "\n" << theirs.output;
+  }
 }

@@ -11,6 +11,7 @@
 #include "tests/test_util.h"
 #include "trainer/checkpoint.h"
 #include "trainer/errors.h"
+#include "trainer/evaluate.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/resume_check.h"
 #include "trainer/tensorboard.h"
@@ -435,6 +436,37 @@ TEST(Trainer, EpochCheckpointsArePrunedToTheNewestKept) {
                                            *probe, nullptr, c.optimizer);
     EXPECT_EQ(loaded.state.epoch, epoch);
   }
+}
+
+// --eval-tta flip, against the same sums computed the simple way: the whole range in one fp64
+// batch, each image's logits averaged with its mirror's by hand. A linear model on raw pixels
+// is not mirror-symmetric, so a missing or wrong flip changes the loss.
+TEST(Evaluate, FlipAveragesTheLogitsOfEachImageAndItsMirror) {
+  torch::manual_seed(3);
+  data::EvalSet set(data::make_synthetic(50, 5), torch::kCPU, torch::kFloat32, /*channels_last=*/true);
+  torch::nn::Linear linear(3 * 32 * 32, 10);
+  auto forward = [&](const torch::Tensor& x) { return linear(x.flatten(1)); };
+  const int64_t begin = 3, end = 50;
+  auto all = set.slice(begin, end);
+  auto x = all.images.to(torch::kFloat64);
+  auto w = linear->weight.detach().to(torch::kFloat64), b = linear->bias.detach().to(torch::kFloat64);
+  auto plain = torch::addmm(b, x.flatten(1), w.t());
+  auto mirrored = torch::addmm(b, x.flip({3}).flatten(1), w.t());
+  for (const bool flip : {false, true}) {
+    auto logits = flip ? (plain + mirrored) / 2 : plain;
+    const double loss = torch::nn::functional::cross_entropy(
+        logits, all.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                            .item<double>();
+    const int64_t correct = logits.argmax(1).eq(all.labels).sum().item<int64_t>();
+    linear->train();
+    auto sums = trainer::evaluate_sums(*linear, forward, set, begin, end, /*batch=*/7, flip);
+    EXPECT_TRUE(linear->is_training()) << "the previous mode is restored";
+    EXPECT_EQ(sums.samples, end - begin);
+    EXPECT_NEAR(sums.loss_sum, loss, 1e-4 * std::abs(loss)) << "flip " << flip;
+    EXPECT_EQ(sums.correct, correct) << "flip " << flip;
+  }
+  // The two views disagree on this model, so the check above can tell them apart.
+  EXPECT_GT((plain - mirrored).abs().max().item<double>(), 1e-2);
 }
 
 TEST(Trainer, LearnsSyntheticData) {
