@@ -74,7 +74,9 @@ Reducer::Reducer(std::vector<torch::Tensor> parameters, Communicator& comm,
       elements += params_[current.params[i]].numel();
     }
     const auto& first = params_[current.params.front()];
-    current.flat = torch::zeros({elements}, first.options().requires_grad(false));
+    current.gradient_elements = elements;
+    current.flat = torch::zeros({elements + int64_t(current.params.size())},
+                                first.options().requires_grad(false));
     buckets_.push_back(std::move(current));
     current = Bucket{};
     current_bytes = 0;
@@ -112,7 +114,7 @@ Reducer::~Reducer() {
 
 std::vector<int64_t> Reducer::bucket_sizes() const {
   std::vector<int64_t> sizes;
-  for (const auto& b : buckets_) sizes.push_back(b.flat.numel());
+  for (const auto& b : buckets_) sizes.push_back(b.gradient_elements);
   return sizes;
 }
 
@@ -122,6 +124,7 @@ void Reducer::prepare(bool sync) {
   if (!sync) return;
   for (auto& b : buckets_) {
     b.pending = b.params.size();
+    b.locally_unused.clear();
     b.work.reset();
   }
   next_launch_ = 0;
@@ -154,8 +157,14 @@ void Reducer::launch_ready() {
 
 void Reducer::launch(size_t i) {
   auto& b = buckets_[i];
+  // The flags: every parameter of a bucket that filled during backward was used here; finish()
+  // sets those of a bucket it completes. Divided with the gradients, they sum to the fraction
+  // of ranks that used each parameter.
+  if (b.locally_unused.empty()) {
+    b.flat.narrow(0, b.gradient_elements, int64_t(b.params.size())).fill_(1);
+  }
   b.flat.div_(comm_.world_size());
-  timings_[i].elements = b.flat.numel();
+  timings_[i].elements = b.gradient_elements;
   timings_[i].launched = Clock::now();
   b.work = comm_.all_reduce_async(b.flat, ReduceOp::Sum);
 }
@@ -172,32 +181,45 @@ void Reducer::progress() {
 void Reducer::finish() {
   if (!sync_) return;
   armed_ = false;
-  // Parameters that took no part in this backward leave their bucket short: count them as zero
-  // gradients, the same on every rank, so the buckets still launch in order.
-  for (size_t k = 0; k < params_.size(); ++k) {
-    auto& b = buckets_[bucket_of_[k]];
-    if (b.pending > 0 && !params_[k].grad().defined()) {
-      params_[k].mutable_grad() = torch::zeros_like(params_[k]);
-    }
-  }
+  // A bucket still short had a parameter that took no part in this backward: it contributes
+  // zeros and a "not used" flag, the same on every rank's layout, so the buckets still launch
+  // in order. A gradient left from an earlier micro-batch (--accumulate) counts as used.
   for (auto& b : buckets_) {
-    if (b.pending > 0) {
-      // Some gradient never arrived through the hook (unused parameter): copy what .grad holds.
-      for (size_t slot = 0; slot < b.params.size(); ++slot) {
-        const auto& p = params_[b.params[slot]];
-        b.flat.narrow(0, b.offsets[slot], p.numel()).view(p.sizes()).copy_(p.grad());
+    if (b.pending == 0) continue;
+    std::vector<double> used(b.params.size(), 1.0);
+    for (size_t slot = 0; slot < b.params.size(); ++slot) {
+      const auto& p = params_[b.params[slot]];
+      auto view = b.flat.narrow(0, b.offsets[slot], p.numel()).view(p.sizes());
+      if (p.grad().defined()) {
+        view.copy_(p.grad());
+      } else {
+        view.zero_();
+        used[slot] = 0.0;
+        b.locally_unused.push_back(slot);
       }
-      b.pending = 0;
     }
+    b.flat.narrow(0, b.gradient_elements, int64_t(used.size()))
+        .copy_(torch::tensor(used, torch::kFloat64));
+    b.pending = 0;
   }
   launch_ready();
   for (size_t i = 0; i < buckets_.size(); ++i) {
     auto& b = buckets_[i];
     b.work->wait();
     if (timings_[i].completed == Clock::time_point{}) timings_[i].completed = Clock::now();
+    // Only where this rank lacked a gradient does it need to know whether any rank had one.
+    torch::Tensor used_anywhere;
+    if (!b.locally_unused.empty()) {
+      used_anywhere = b.flat.narrow(0, b.gradient_elements, int64_t(b.params.size())).gt(0).cpu();
+    }
     for (size_t slot = 0; slot < b.params.size(); ++slot) {
       auto& p = params_[b.params[slot]];
-      p.mutable_grad().copy_(b.flat.narrow(0, b.offsets[slot], p.numel()).view(p.sizes()));
+      auto averaged = b.flat.narrow(0, b.offsets[slot], p.numel()).view(p.sizes());
+      if (!p.grad().defined()) {
+        if (!used_anywhere[int64_t(slot)].item<bool>()) continue;  // no rank used it: untouched
+        p.mutable_grad() = torch::empty_like(p);
+      }
+      p.mutable_grad().copy_(averaged);
     }
   }
 }

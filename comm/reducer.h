@@ -5,9 +5,16 @@
 // is launched while backward continues. finish() waits for every bucket (with the deadline) and
 // writes the averaged gradients back into .grad for the optimizer.
 //
+// Unused parameters (no gradient in this backward on some rank: a branch not taken, a frozen
+// head) are handled as DDP's find_unused_parameters: each bucket carries one "used" flag per
+// parameter after its gradients, reduced with them. A parameter some rank used gets the average
+// over all ranks (zero where unused); one that no rank used keeps its .grad as it was (undefined
+// after zero_grad), so the optimizer leaves it alone: no weight decay, no momentum drift.
+//
 // Contracts: buckets are launched in index order on every rank (a bucket that is ready early
 // waits for its predecessors), so collectives match across ranks. With CUDA tensors the
-// hand-off is by events (see nccl_backend.h); nothing here synchronises the host with the GPU.
+// hand-off is by events (see nccl_backend.h); nothing here synchronises the host with the GPU,
+// except that a rank with a locally unused parameter reads its bucket's reduced flags back.
 #pragma once
 #include <torch/torch.h>
 #include <memory>
@@ -56,10 +63,12 @@ class Reducer {
 
  private:
   struct Bucket {
-    torch::Tensor flat;
+    torch::Tensor flat;           // the gradients, then one "used" flag per parameter
     std::vector<size_t> params;   // indices into params_
     std::vector<int64_t> offsets;
+    int64_t gradient_elements = 0;  // where the flags start
     size_t pending = 0;
+    std::vector<size_t> locally_unused;  // slots with no gradient on this rank, this backward
     std::shared_ptr<Work> work;
   };
   void on_gradient(size_t param);

@@ -124,6 +124,87 @@ TEST(Reducer, GradientAccumulationEqualsTheWholeBatch) {
   check_equivalence(torch::kFloat64, 1e-10, true, 3);
 }
 
+namespace {
+// Three heads on a shared trunk: `all` is used on every rank, `even` only on even ranks, `none`
+// on no rank (as a branch never taken, or a head frozen out of the loss).
+struct BranchyImpl : torch::nn::Module {
+  BranchyImpl() {
+    trunk = register_module("trunk", torch::nn::Linear(5, 7));
+    all = register_module("all", torch::nn::Linear(7, 3));
+    even = register_module("even", torch::nn::Linear(7, 3));
+    none = register_module("none", torch::nn::Linear(7, 3));
+  }
+  torch::Tensor loss(const torch::Tensor& x, bool use_even) {
+    auto h = torch::tanh(trunk(x));
+    auto l = all(h).pow(2).mean();
+    return use_even ? l + even(h).sin().mean() : l;
+  }
+  torch::nn::Linear trunk{nullptr}, all{nullptr}, even{nullptr}, none{nullptr};
+};
+TORCH_MODULE(Branchy);
+
+void check_unused_parameters(double bucket_mb, bool overlap) {
+  auto& comm = communicator();
+  const int world = comm.world_size(), rank = comm.rank();
+  auto input = [](int r) {  // rank r's fresh random batch; every rank can draw any rank's
+    auto gen = at::detail::createCPUGenerator(500 + r);
+    return torch::randn({4, 5}, gen).to(torch::kFloat64);
+  };
+  torch::manual_seed(21);
+  Branchy replica, reference;
+  replica->to(torch::kFloat64);
+  reference->to(torch::kFloat64);
+  torch::NoGradGuard copy_weights;
+  for (size_t i = 0; i < replica->parameters().size(); ++i) {
+    reference->parameters()[i].set_data(replica->parameters()[i].detach().clone());
+  }
+  // Reference, one process: the mean over ranks of each rank's own gradients.
+  {
+    at::AutoGradMode grad_on(true);
+    torch::Tensor total = torch::zeros({}, torch::kFloat64);
+    for (int r = 0; r < world; ++r) total = total + reference->loss(input(r), r % 2 == 0);
+    (total / double(world)).backward();
+  }
+  comm::ReducerOptions options;
+  options.bucket_mb = bucket_mb;
+  options.first_bucket_mb = bucket_mb;
+  options.overlap = overlap;
+  comm::Reducer reducer(replica->parameters(), comm, options);
+  auto opt = torch::optim::SGD(replica->parameters(),
+                               torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(0.1));
+  const auto none_before = replica->none->weight.detach().clone();
+  for (int pass = 0; pass < 2; ++pass) {  // the second pass finds the buckets' flags reused
+    at::AutoGradMode grad_on(true);
+    opt.zero_grad();
+    reducer.prepare(true);
+    replica->loss(input(rank), rank % 2 == 0).backward();
+    reducer.finish();
+    auto got = replica->named_parameters(), want = reference->named_parameters();
+    for (const auto& p : want) {
+      const auto& g = got[p.key()].grad();
+      if (p.key().rfind("none.", 0) == 0) {
+        EXPECT_FALSE(g.defined()) << p.key() << ": no rank used it, so it has no gradient (as DDP)";
+        continue;
+      }
+      ASSERT_TRUE(g.defined()) << p.key() << " rank " << rank;
+      EXPECT_LE(rel_err(g, p.value().grad()), 1e-12) << p.key() << " world " << world << " rank " << rank;
+    }
+  }
+  // An SGD step with weight decay moves every parameter with a gradient, and not the one no
+  // rank used (a zero gradient would have decayed it).
+  const auto even_before = replica->even->weight.detach().clone();
+  opt.step();
+  EXPECT_TRUE(torch::equal(replica->none->weight, none_before));
+  EXPECT_FALSE(torch::equal(replica->even->weight, even_before));
+}
+}  // namespace
+
+TEST(Reducer, UnusedParametersAreAveragedOrLeftWithoutGradient) {
+  check_unused_parameters(/*bucket_mb=*/25, /*overlap=*/true);  // one bucket for all
+  check_unused_parameters(/*bucket_mb=*/1e-6, /*overlap=*/true);  // a bucket per parameter
+  check_unused_parameters(/*bucket_mb=*/1e-6, /*overlap=*/false);
+}
+
 TEST(Reducer, BucketsLaunchBeforeBackwardEnds) {
   auto& comm = communicator();
   torch::manual_seed(1);
