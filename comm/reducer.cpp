@@ -1,5 +1,7 @@
 #include "comm/reducer.h"
 
+#include <algorithm>
+#include <cmath>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/csrc/autograd/variable.h>
@@ -140,8 +142,9 @@ void Reducer::on_gradient(size_t k) {
   auto view = b.flat.narrow(0, b.offsets[slot], params_[k].numel()).view(params_[k].sizes());
   if (grad.defined()) {
     view.copy_(grad);
-  } else {
+  } else {  // the accumulator ran without a gradient (an op that returned none): unused here
     view.zero_();
+    b.locally_unused.push_back(slot);
   }
   TORCH_CHECK(b.pending > 0, "Reducer: gradient of parameter ", k, " arrived twice in one backward");
   --b.pending;
@@ -157,12 +160,11 @@ void Reducer::launch_ready() {
 
 void Reducer::launch(size_t i) {
   auto& b = buckets_[i];
-  // The flags: every parameter of a bucket that filled during backward was used here; finish()
-  // sets those of a bucket it completes. Divided with the gradients, they sum to the fraction
-  // of ranks that used each parameter.
-  if (b.locally_unused.empty()) {
-    b.flat.narrow(0, b.gradient_elements, int64_t(b.params.size())).fill_(1);
-  }
+  // The flags, set on the device (no host copy): 1 for each parameter with a gradient here.
+  // Divided with the gradients, they sum over ranks to the fraction of ranks that used it.
+  auto flags = b.flat.narrow(0, b.gradient_elements, int64_t(b.params.size()));
+  flags.fill_(1);
+  for (const size_t slot : b.locally_unused) flags[int64_t(slot)].zero_();
   b.flat.div_(comm_.world_size());
   timings_[i].elements = b.gradient_elements;
   timings_[i].launched = Clock::now();
@@ -186,41 +188,67 @@ void Reducer::finish() {
   // in order. A gradient left from an earlier micro-batch (--accumulate) counts as used.
   for (auto& b : buckets_) {
     if (b.pending == 0) continue;
-    std::vector<double> used(b.params.size(), 1.0);
     for (size_t slot = 0; slot < b.params.size(); ++slot) {
+      if (std::find(b.locally_unused.begin(), b.locally_unused.end(), slot) != b.locally_unused.end()) {
+        continue;  // its hook ran without a gradient
+      }
       const auto& p = params_[b.params[slot]];
       auto view = b.flat.narrow(0, b.offsets[slot], p.numel()).view(p.sizes());
       if (p.grad().defined()) {
         view.copy_(p.grad());
       } else {
         view.zero_();
-        used[slot] = 0.0;
         b.locally_unused.push_back(slot);
       }
     }
-    b.flat.narrow(0, b.gradient_elements, int64_t(used.size()))
-        .copy_(torch::tensor(used, torch::kFloat64));
     b.pending = 0;
   }
   launch_ready();
+  std::vector<size_t> with_unused;  // buckets where this rank lacked some gradient
   for (size_t i = 0; i < buckets_.size(); ++i) {
     auto& b = buckets_[i];
     b.work->wait();
     if (timings_[i].completed == Clock::time_point{}) timings_[i].completed = Clock::now();
-    // Only where this rank lacked a gradient does it need to know whether any rank had one.
-    torch::Tensor used_anywhere;
-    if (!b.locally_unused.empty()) {
-      used_anywhere = b.flat.narrow(0, b.gradient_elements, int64_t(b.params.size())).gt(0).cpu();
-    }
+    if (!b.locally_unused.empty()) with_unused.push_back(i);
     for (size_t slot = 0; slot < b.params.size(); ++slot) {
       auto& p = params_[b.params[slot]];
-      auto averaged = b.flat.narrow(0, b.offsets[slot], p.numel()).view(p.sizes());
-      if (!p.grad().defined()) {
-        if (!used_anywhere[int64_t(slot)].item<bool>()) continue;  // no rank used it: untouched
-        p.mutable_grad() = torch::empty_like(p);
+      if (p.grad().defined()) {
+        p.mutable_grad().copy_(b.flat.narrow(0, b.offsets[slot], p.numel()).view(p.sizes()));
       }
-      p.mutable_grad().copy_(averaged);
     }
+  }
+  if (with_unused.empty()) return;
+  // Only a rank that lacked a gradient needs to know whether another rank had one: one read of
+  // those buckets' flags, after every bucket is reduced.
+  std::vector<torch::Tensor> flag_views;
+  for (const size_t i : with_unused) {
+    const auto& b = buckets_[i];
+    flag_views.push_back(b.flat.narrow(0, b.gradient_elements, int64_t(b.params.size())));
+  }
+  const auto fractions = torch::cat(flag_views).to(torch::kCPU, torch::kFloat64);
+  int64_t at = 0;
+  for (const size_t i : with_unused) {
+    const auto& b = buckets_[i];
+    for (const size_t slot : b.locally_unused) {
+      const double fraction = fractions[at + int64_t(slot)].item<double>();
+      if (fraction <= 0) continue;  // no rank used it: .grad stays as it was (undefined)
+      if (options_.collectives_in_backward && options_.overlap) {
+        // Ranks whose autograd graphs differ may have interleaved their bucket launches with
+        // those other collectives (SyncBatchNorm's) in different orders.
+        throw CommError(
+            "rank " + std::to_string(comm_.rank()) + ": parameter " +
+            std::to_string(b.params[slot]) + " had a gradient on " +
+            std::to_string(std::lround(fraction * comm_.world_size())) + " of " +
+            std::to_string(comm_.world_size()) +
+            " ranks, not on this one, while other collectives (SyncBatchNorm) run during "
+            "backward: buckets may launch in different orders on different ranks. Use the same "
+            "parameters on every rank, or --no-overlap");
+      }
+      auto& p = params_[b.params[slot]];
+      p.mutable_grad() = b.flat.narrow(0, b.offsets[slot], p.numel()).view(p.sizes()).clone(
+          p.suggest_memory_format());
+    }
+    at += int64_t(b.params.size());
   }
 }
 

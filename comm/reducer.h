@@ -5,16 +5,21 @@
 // is launched while backward continues. finish() waits for every bucket (with the deadline) and
 // writes the averaged gradients back into .grad for the optimizer.
 //
-// Unused parameters (no gradient in this backward on some rank: a branch not taken, a frozen
-// head) are handled as DDP's find_unused_parameters: each bucket carries one "used" flag per
-// parameter after its gradients, reduced with them. A parameter some rank used gets the average
-// over all ranks (zero where unused); one that no rank used keeps its .grad as it was (undefined
-// after zero_grad), so the optimizer leaves it alone: no weight decay, no momentum drift.
+// Unused parameters (no gradient in this backward on some rank: a branch not taken, a head left
+// out of the loss) are handled as DDP's find_unused_parameters: each bucket carries one "used"
+// flag per parameter after its gradients, reduced with them. A parameter some rank used gets the
+// average over all ranks (zero where unused); one that no rank used keeps its .grad as it was
+// (undefined after zero_grad), so the optimizer leaves it alone: no weight decay, no momentum drift.
+// A bucket holding a parameter unused here launches only in finish(), so when other collectives
+// run during backward (SyncBatchNorm, options.collectives_in_backward) ranks that use different
+// parameters could order them differently: with overlap on that is refused (a CommError naming
+// the rank and parameter) rather than trusted; with the same parameters on every rank, or with
+// --no-overlap, it is safe.
 //
 // Contracts: buckets are launched in index order on every rank (a bucket that is ready early
 // waits for its predecessors), so collectives match across ranks. With CUDA tensors the
 // hand-off is by events (see nccl_backend.h); nothing here synchronises the host with the GPU,
-// except that a rank with a locally unused parameter reads its bucket's reduced flags back.
+// except that a rank with a locally unused parameter reads those buckets' flags back once.
 #pragma once
 #include <torch/torch.h>
 #include <memory>
@@ -28,6 +33,9 @@ struct ReducerOptions {
   double bucket_mb = 25.0;
   double first_bucket_mb = 1.0;
   bool overlap = true;  // false: all-reduce after backward (for A/B measurement)
+  // Other collectives run on the communicator during backward (SyncBatchNorm's). Then a
+  // parameter used on some ranks but not others is an error with overlap on (see above).
+  bool collectives_in_backward = false;
 };
 
 struct BucketTiming {

@@ -144,12 +144,12 @@ time_to_94() {  # EPOCHS [graph]: Page's ResNet-9 recipe (README, Models): SGD N
   collect
   [ $rc -eq 0 ] || return $rc
   # The final weights scored once more with each test image's mirror view averaged in (--eval-tta
-  # flip); its JSON line joins the epoch rows.
+  # flip); its JSON line joins the epoch rows, marked "kind": "eval_only" (it has no epoch).
   local tta
   tta=$("$BUILD/launch/dist_train" --data "$CIFAR" --device cuda --precision bf16 --model resnet9 \
     --eval-only --resume "$dir/last.pt" --eval-tta flip --eval-batch 2000 --log-dir "$dir" \
     --checkpoint-dir "$dir" </dev/null) || return $?
-  echo "$tta" | sed "s/^{/{\"run\": \"$tag\", /" >>"$OUT/accuracy_epochs.jsonl"
+  echo "$tta" | sed "s/^{/{\"run\": \"$tag\", \"kind\": \"eval_only\", /" >>"$OUT/accuracy_epochs.jsonl"
   "$PY" - "$dir/metrics.jsonl" "$tag" "$tta" <<'PYEOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

@@ -36,7 +36,8 @@ std::string str(const std::string& v) {
 
 std::string to_json(const CheckpointEval& e) {
   return "{\"checkpoint\": " + str(e.checkpoint) + ", \"model\": " + str(e.model) +
-         ", \"epochs_trained\": " + std::to_string(e.epochs_trained) + ", \"eval_tta\": " +
+         ", \"epochs_trained\": " + (e.epochs_trained < 0 ? "null" : std::to_string(e.epochs_trained)) +
+         ", \"eval_tta\": " +
          str(e.eval_tta) + ", \"precision\": " + str(e.precision) +
          ", \"images\": " + std::to_string(e.images) + ", \"test_loss\": " + num(e.test_loss) +
          ", \"test_accuracy\": " + num(e.test_accuracy) + ", \"seconds\": " + num(e.seconds) + "}";

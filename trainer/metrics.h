@@ -14,7 +14,8 @@ struct EpochMetrics {
 // What --eval-only measured, for scripts: one JSON object, no trailing newline.
 struct CheckpointEval {
   std::string checkpoint, model, eval_tta, precision;
-  int64_t epochs_trained = 0, images = 0;
+  int64_t epochs_trained = 0;  // -1: unknown (a weights-only file), printed as null
+  int64_t images = 0;
   double test_loss = 0, test_accuracy = 0, seconds = 0;
 };
 std::string to_json(const CheckpointEval& e);

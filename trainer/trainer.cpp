@@ -117,7 +117,7 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
   s.test = std::move(test);
   s.channels_last = config.channels_last != "off";
   s.fault = FaultInjection::from_environment();
-  if (s.rank0()) prepare_output_paths(config);
+  if (s.rank0() && !config.eval_only) prepare_output_paths(config);  // --eval-only writes nothing
 
   torch::manual_seed(config.seed);  // identical initial weights on every rank
   s.net = model::make_model(config.model);
@@ -167,7 +167,7 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
   s.schedule.step_epochs = config.lr_step_epochs;
   s.schedule.milestones = config.lr_milestones;
   s.schedule.gamma = config.lr_gamma;
-  if (config.cuda_graph && !config.eval_only) s.set_up_cuda_graph();
+  if (config.cuda_graph && !config.eval_only) s.set_up_cuda_graph();  // no steps to capture
 
   s.resume();  // every rank reads the checkpoint onto its own device
 }
@@ -244,6 +244,7 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
     comm::ReducerOptions ro;
     ro.bucket_mb = config.bucket_mb;
     ro.overlap = config.overlap;
+    ro.collectives_in_backward = model::synced_batch_norm_count(*s.net) > 0;
     s.reducer = std::make_unique<comm::Reducer>(s.net->parameters(), *ctx.comm, ro);
   }
 }
@@ -278,7 +279,7 @@ void Trainer::State::resume() {
   }
   resumed_from = file;
   if (config.eval_only) {
-    if (loaded.full) position.epoch = loaded.state.epoch;
+    position.epoch = loaded.full ? loaded.state.epoch : -1;  // -1: a weights-only file does not say
     return;
   }
   if (!loaded.full) {
@@ -391,7 +392,7 @@ TrainSummary Trainer::State::evaluate_checkpoint() {
   TrainSummary summary;
   summary.last_eval = evaluate();
   summary.best_accuracy = summary.last_eval.accuracy;
-  summary.epochs_completed = position.epoch;
+  summary.epochs_completed = std::max<int64_t>(position.epoch, 0);
   summary.train_seconds = seconds_since(start);
   if (rank0()) {
     CheckpointEval e;
@@ -405,7 +406,8 @@ TrainSummary Trainer::State::evaluate_checkpoint() {
     e.test_accuracy = summary.last_eval.accuracy;
     e.seconds = summary.train_seconds;
     spdlog::info("evaluated {} ({} epochs trained): test loss {:.4f}, test accuracy {:.2f}% on {} "
-                 "images (test-time augmentation: {}), {:.1f} s", e.checkpoint, e.epochs_trained,
+                 "images (test-time augmentation: {}), {:.1f} s", e.checkpoint,
+                 e.epochs_trained < 0 ? std::string("weights only, unknown") : std::to_string(e.epochs_trained),
                  e.test_loss, 100 * e.test_accuracy, e.images, e.eval_tta, e.seconds);
     std::printf("%s\n", to_json(e).c_str());
     std::fflush(stdout);

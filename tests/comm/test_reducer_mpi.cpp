@@ -125,46 +125,59 @@ TEST(Reducer, GradientAccumulationEqualsTheWholeBatch) {
 }
 
 namespace {
-// Three heads on a shared trunk: `all` is used on every rank, `even` only on even ranks, `none`
-// on no rank (as a branch never taken, or a head frozen out of the loss).
+// Three heads on a shared trunk: `all` is used on every rank, `some` by some ranks (or some
+// micro-batches), `none` on no rank (a branch never taken, a head left out of the loss).
+// `none` is registered first, so its bucket launches last: the other buckets can launch during
+// backward on a rank that uses `some` and only in finish() on one that does not.
 struct BranchyImpl : torch::nn::Module {
   BranchyImpl() {
+    none = register_module("none", torch::nn::Linear(7, 3));
     trunk = register_module("trunk", torch::nn::Linear(5, 7));
     all = register_module("all", torch::nn::Linear(7, 3));
-    even = register_module("even", torch::nn::Linear(7, 3));
-    none = register_module("none", torch::nn::Linear(7, 3));
+    some = register_module("some", torch::nn::Linear(7, 3));
   }
-  torch::Tensor loss(const torch::Tensor& x, bool use_even) {
+  torch::Tensor loss(const torch::Tensor& x, bool use_some) {
     auto h = torch::tanh(trunk(x));
     auto l = all(h).pow(2).mean();
-    return use_even ? l + even(h).sin().mean() : l;
+    return use_some ? l + some(h).sin().mean() : l;
   }
-  torch::nn::Linear trunk{nullptr}, all{nullptr}, even{nullptr}, none{nullptr};
+  torch::nn::Linear none{nullptr}, trunk{nullptr}, all{nullptr}, some{nullptr};
 };
 TORCH_MODULE(Branchy);
 
-void check_unused_parameters(double bucket_mb, bool overlap) {
+// Rank r's micro-batch m: a fresh random batch (every rank can draw any rank's), and whether it
+// uses `some`: even ranks at one micro-batch; with two micro-batches every rank in one of them.
+torch::Tensor branchy_input(int r, int64_t m) {
+  auto gen = at::detail::createCPUGenerator(500 + 10 * r + m);
+  return torch::randn({4, 5}, gen).to(torch::kFloat64);
+}
+bool uses_some(int r, int64_t m) { return (r + m) % 2 == 0; }
+
+void check_unused_parameters(double bucket_mb, bool overlap, int64_t accumulate) {
   auto& comm = communicator();
   const int world = comm.world_size(), rank = comm.rank();
-  auto input = [](int r) {  // rank r's fresh random batch; every rank can draw any rank's
-    auto gen = at::detail::createCPUGenerator(500 + r);
-    return torch::randn({4, 5}, gen).to(torch::kFloat64);
-  };
+  SCOPED_TRACE("bucket_mb " + std::to_string(bucket_mb) + " overlap " + std::to_string(overlap) +
+               " accumulate " + std::to_string(accumulate) + " world " + std::to_string(world) +
+               " rank " + std::to_string(rank));
   torch::manual_seed(21);
   Branchy replica, reference;
   replica->to(torch::kFloat64);
   reference->to(torch::kFloat64);
-  torch::NoGradGuard copy_weights;
-  for (size_t i = 0; i < replica->parameters().size(); ++i) {
-    reference->parameters()[i].set_data(replica->parameters()[i].detach().clone());
+  {
+    torch::NoGradGuard copy_weights;
+    for (size_t i = 0; i < replica->parameters().size(); ++i) {
+      reference->parameters()[i].set_data(replica->parameters()[i].detach().clone());
+    }
   }
   // Reference, one process: the mean over ranks of each rank's own gradients.
-  {
-    at::AutoGradMode grad_on(true);
-    torch::Tensor total = torch::zeros({}, torch::kFloat64);
-    for (int r = 0; r < world; ++r) total = total + reference->loss(input(r), r % 2 == 0);
-    (total / double(world)).backward();
+  torch::Tensor total = torch::zeros({}, torch::kFloat64);
+  for (int r = 0; r < world; ++r) {
+    for (int64_t m = 0; m < accumulate; ++m) {
+      total = total + reference->loss(branchy_input(r, m), uses_some(r, m)) / double(accumulate);
+    }
   }
+  (total / double(world)).backward();
+
   comm::ReducerOptions options;
   options.bucket_mb = bucket_mb;
   options.first_bucket_mb = bucket_mb;
@@ -172,37 +185,75 @@ void check_unused_parameters(double bucket_mb, bool overlap) {
   comm::Reducer reducer(replica->parameters(), comm, options);
   auto opt = torch::optim::SGD(replica->parameters(),
                                torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(0.1));
-  const auto none_before = replica->none->weight.detach().clone();
   for (int pass = 0; pass < 2; ++pass) {  // the second pass finds the buckets' flags reused
-    at::AutoGradMode grad_on(true);
     opt.zero_grad();
-    reducer.prepare(true);
-    replica->loss(input(rank), rank % 2 == 0).backward();
+    for (int64_t m = 0; m < accumulate; ++m) {
+      reducer.prepare(m + 1 == accumulate);
+      (replica->loss(branchy_input(rank, m), uses_some(rank, m)) / double(accumulate)).backward();
+    }
     reducer.finish();
-    auto got = replica->named_parameters(), want = reference->named_parameters();
-    for (const auto& p : want) {
+    auto got = replica->named_parameters();
+    for (const auto& p : reference->named_parameters()) {
       const auto& g = got[p.key()].grad();
       if (p.key().rfind("none.", 0) == 0) {
         EXPECT_FALSE(g.defined()) << p.key() << ": no rank used it, so it has no gradient (as DDP)";
         continue;
       }
-      ASSERT_TRUE(g.defined()) << p.key() << " rank " << rank;
-      EXPECT_LE(rel_err(g, p.value().grad()), 1e-12) << p.key() << " world " << world << " rank " << rank;
+      ASSERT_TRUE(g.defined()) << p.key();
+      EXPECT_LE(rel_err(g, p.value().grad()), 1e-12) << p.key();
     }
   }
   // An SGD step with weight decay moves every parameter with a gradient, and not the one no
   // rank used (a zero gradient would have decayed it).
-  const auto even_before = replica->even->weight.detach().clone();
+  const auto none_before = replica->none->weight.detach().clone();
+  const auto some_before = replica->some->weight.detach().clone();
   opt.step();
   EXPECT_TRUE(torch::equal(replica->none->weight, none_before));
-  EXPECT_FALSE(torch::equal(replica->even->weight, even_before));
+  EXPECT_FALSE(torch::equal(replica->some->weight, some_before));
 }
 }  // namespace
 
 TEST(Reducer, UnusedParametersAreAveragedOrLeftWithoutGradient) {
-  check_unused_parameters(/*bucket_mb=*/25, /*overlap=*/true);  // one bucket for all
-  check_unused_parameters(/*bucket_mb=*/1e-6, /*overlap=*/true);  // a bucket per parameter
-  check_unused_parameters(/*bucket_mb=*/1e-6, /*overlap=*/false);
+  check_unused_parameters(/*bucket_mb=*/25, /*overlap=*/true, 1);  // one bucket for all
+  check_unused_parameters(/*bucket_mb=*/1e-6, /*overlap=*/true, 1);  // a bucket per parameter
+  check_unused_parameters(/*bucket_mb=*/1e-6, /*overlap=*/false, 1);
+  // `some` used in one micro-batch of two on every rank: its gradient is kept, not zeroed.
+  check_unused_parameters(/*bucket_mb=*/1e-6, /*overlap=*/true, 2);
+}
+
+// With collectives of its own during backward (SyncBatchNorm's), a parameter used on some
+// ranks only could have reordered the buckets against them: refused, naming rank and parameter,
+// on the ranks that lacked it; with --no-overlap it is safe and averaged.
+TEST(Reducer, PartlyUsedParameterWithCollectivesInBackwardIsRefusedUnlessNoOverlap) {
+  auto& comm = communicator();
+  const int world = comm.world_size(), rank = comm.rank();
+  if (world < 2) GTEST_SKIP() << "needs 2 ranks";
+  for (const bool overlap : {true, false}) {
+    torch::manual_seed(21);
+    Branchy net;
+    net->to(torch::kFloat64);
+    comm::ReducerOptions options;
+    options.bucket_mb = 1e-6;
+    options.first_bucket_mb = 1e-6;
+    options.overlap = overlap;
+    options.collectives_in_backward = true;
+    comm::Reducer reducer(net->parameters(), comm, options);
+    reducer.prepare(true);
+    net->loss(branchy_input(rank, 0), uses_some(rank, 0)).backward();
+    if (overlap && !uses_some(rank, 0)) {
+      try {
+        reducer.finish();
+        ADD_FAILURE() << "rank " << rank << " lacked `some` but finish() accepted it";
+      } catch (const comm::CommError& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("rank " + std::to_string(rank) + ": parameter "), std::string::npos) << what;
+        EXPECT_NE(what.find("--no-overlap"), std::string::npos) << what;
+      }
+    } else {
+      EXPECT_NO_THROW(reducer.finish()) << "overlap " << overlap << " rank " << rank;
+      EXPECT_TRUE(net->some->weight.grad().defined());
+    }
+  }
 }
 
 TEST(Reducer, BucketsLaunchBeforeBackwardEnds) {

@@ -129,6 +129,39 @@ TEST(Cuda, ReducerOnCudaTensorsKeepsGradients) {
   for (size_t i = 0; i < params.size(); ++i) EXPECT_LE(rel_err(params[i].grad(), expected[i]), 1e-6) << "parameter " << i;
 }
 
+// The unused-parameter path on the device: the "used" flags set by kernels in the bucket, reduced
+// over NCCL, and read back once; a parameter no rank used keeps no gradient.
+TEST(Cuda, ReducerLeavesAParameterNoRankUsedWithoutGradient) {
+  DT_REQUIRE_GPU();
+  auto& comm = communicator();
+  torch::manual_seed(2);
+  torch::nn::Linear used(16, 10), unused(16, 10);
+  used->to(torch::kCUDA);
+  unused->to(torch::kCUDA);
+  auto params = used->parameters();
+  for (const auto& p : unused->parameters()) params.push_back(p);
+  auto x = torch::randn({8, 16}, torch::kCUDA);
+  used(x).pow(2).mean().backward();
+  std::vector<torch::Tensor> expected;
+  for (auto& p : used->parameters()) expected.push_back(p.grad().clone());
+  comm::ReducerOptions o;
+  o.bucket_mb = 1e-6;  // a bucket per parameter
+  o.first_bucket_mb = 1e-6;
+  comm::Reducer reducer(params, comm, o);
+  for (const bool use_both : {false, true}) {
+    for (auto& p : params) p.mutable_grad() = torch::Tensor();
+    reducer.prepare(true);
+    auto loss = used(x).pow(2).mean();
+    if (use_both) loss = loss + unused(x).sin().mean();
+    loss.backward();
+    reducer.finish();
+    for (size_t i = 0; i < expected.size(); ++i) {
+      EXPECT_LE(rel_err(used->parameters()[i].grad(), expected[i]), 1e-6) << "use_both " << use_both;
+    }
+    for (const auto& p : unused->parameters()) EXPECT_EQ(p.grad().defined(), use_both);
+  }
+}
+
 TEST(Cuda, ShortTrainingRunLearns) {
   DT_REQUIRE_GPU();
   test_util::TempDir dir;

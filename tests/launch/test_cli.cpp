@@ -125,6 +125,8 @@ TEST(CliBinary, BadInputExitsWithCode2AndOneLine) {
       {"--synthetic 100 --eval-tta mirror", "--eval-tta must be none or flip, got 'mirror'"},
       {"--synthetic 100 --eval-only", "--eval-only needs --resume"},
       {"--synthetic 100 --eval-only --resume auto", "no checkpoints/last.pt to evaluate"},
+      {"--synthetic 100 --eval-only --resume data_batch_1.bin", "not a readable PyTorch checkpoint"},
+      {"--synthetic 100 --eval-only --resume nope.pt", "nope.pt: no such checkpoint file"},
       // --device auto on a machine without a visible GPU resolves to the CPU.
       {"--synthetic 100 --cuda-graph #CUDA_VISIBLE_DEVICES=", "--cuda-graph needs a CUDA device; this run is on cpu"},
       {"--synthetic 100 --cuda-graph #DT_FAULT_INJECT=rank=0,step=1,action=nan", "not with --cuda-graph"},

@@ -395,8 +395,13 @@ TEST(Runs, EvalOnlyScoresTheCheckpointAsTheRunThatWroteIt) {
   }
   EXPECT_GT(std::abs(losses["flip"] - losses["none"]), 1e-4) << "the mirror views were scored";
   EXPECT_EQ(file_bytes(checkpoint), before) << "--eval-only must not write the checkpoint";
-  EXPECT_FALSE(std::filesystem::exists(d / "e/last.pt"));
-  EXPECT_FALSE(std::filesystem::exists(d / "e/metrics.jsonl"));
+  EXPECT_FALSE(std::filesystem::exists(d / "e")) << "--eval-only creates no output folder";
+  // Another model's checkpoint: one line, exit code 2.
+  auto other = test_util::run_command(binary() + data + " --model resnet20 --eval-only --resume " +
+                                      checkpoint + dirs(d, "e"));
+  EXPECT_EQ(other.exit_code, 2) << other.output;
+  EXPECT_EQ(std::count(other.output.begin(), other.output.end(), '\n'), 1) << other.output;
+  EXPECT_NE(other.output.find(checkpoint), std::string::npos) << other.output;
 }
 
 // The evaluation PyTorch itself gives the same checkpoint on the real test set, with and

@@ -13,6 +13,7 @@
 #include "trainer/errors.h"
 #include "trainer/evaluate.h"
 #include "trainer/lr_schedule.h"
+#include "trainer/metrics.h"
 #include "trainer/resume_check.h"
 #include "trainer/tensorboard.h"
 #include "trainer/trainer.h"
@@ -467,6 +468,29 @@ TEST(Evaluate, FlipAveragesTheLogitsOfEachImageAndItsMirror) {
   }
   // The two views disagree on this model, so the check above can tell them apart.
   EXPECT_GT((plain - mirrored).abs().max().item<double>(), 1e-2);
+}
+
+// --eval-only's line: strings escaped (a path may hold anything), an unknown epoch count null.
+TEST(Metrics, CheckpointEvalJsonEscapesStringsAndMarksUnknownEpochs) {
+  trainer::CheckpointEval e;
+  e.checkpoint = "a\"b\\c\nd";
+  e.model = "resnet9";
+  e.eval_tta = "flip";
+  e.precision = "bf16";
+  e.epochs_trained = -1;
+  e.images = 10000;
+  e.test_accuracy = 0.9;
+  const auto json = trainer::to_json(e);
+  EXPECT_NE(json.find("\"checkpoint\": \"a\\\"b\\\\c\\u000ad\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"epochs_trained\": null"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"test_accuracy\": 0.9"), std::string::npos) << json;
+  EXPECT_EQ(json.find('\n'), std::string::npos) << "one line";
+  if (!test_util::python().empty()) {  // and Python's json module reads it back
+    auto r = test_util::run_command(test_util::python() + " -c 'import json, sys; d = json.loads(sys.argv[1]); "
+                                    "print(d[\"checkpoint\"] == \"a\\\"b\\\\c\\nd\" and d[\"epochs_trained\"] is None)' '" +
+                                    json + "'");
+    EXPECT_EQ(r.output, "True\n") << json;
+  }
 }
 
 TEST(Trainer, LearnsSyntheticData) {
