@@ -16,6 +16,18 @@ bool launched_by_mpi() {
   return false;
 }
 
+std::pair<std::string, int> launcher_world_size() {
+  // mpirun's own variable first: under mpirun inside a Slurm allocation the Slurm step is that
+  // of mpirun's daemons (one per node), not of the ranks.
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
+    if (const char* v = std::getenv(var)) return {var, std::atoi(v)};
+  }
+  if (std::getenv("SLURM_PROCID")) {
+    if (const char* v = std::getenv("SLURM_STEP_NUM_TASKS")) return {"SLURM_STEP_NUM_TASKS", std::atoi(v)};
+  }
+  return {"", 0};
+}
+
 World init_world(int* argc, char*** argv) {
   World w;
   char host[256] = "localhost";
@@ -40,10 +52,25 @@ World init_world(int* argc, char*** argv) {
   DT_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &w.rank));
   DT_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &w.size));
   set_error_identity(w.rank);
+  // A launch error found after MPI_Init: every process meets it alike, so each finishes MPI
+  // (no abort banner) and exits 2 with its line.
+  auto refuse = [](const std::string& message) {
+    MPI_Finalize();
+    throw LaunchError(message);
+  };
   if (provided < MPI_THREAD_MULTIPLE) {
     // The deadline watchdogs call MPI_Abort while the main thread may be inside MPI.
-    throw LaunchError(error_prefix(__FILE__, __LINE__) + "the MPI library provides thread level " +
-                      std::to_string(provided) + ", dist_train needs MPI_THREAD_MULTIPLE");
+    refuse(error_prefix(__FILE__, __LINE__) + "the MPI library provides thread level " +
+           std::to_string(provided) + ", dist_train needs MPI_THREAD_MULTIPLE");
+  }
+  // An MPI that did not join the launcher's job (a PMI flavour this build does not speak)
+  // starts every process as a world of one: each would train alone and write the same files.
+  if (const auto launched = launcher_world_size(); launched.second > 0 && launched.second != w.size) {
+    refuse(error_prefix(__FILE__, __LINE__) + "the launcher started " +
+           std::to_string(launched.second) + " processes (" + launched.first + "=" +
+           std::to_string(launched.second) + ") but MPI_Init joined a world of " +
+           std::to_string(w.size) + ": this MPI does not speak the launcher's process manager "
+           "(with Slurm, srun --mpi=pmix; see launch/slurm/dist_train.sbatch)");
   }
   MPI_Comm local;
   DT_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, w.rank, MPI_INFO_NULL,

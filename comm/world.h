@@ -5,6 +5,7 @@
 #pragma once
 #include <chrono>
 #include <string>
+#include <utility>
 
 namespace dt::comm {
 
@@ -19,7 +20,11 @@ struct World {
 
 // True when the environment shows an MPI/PMI launcher (Open MPI, PMIx, PMI, Slurm srun).
 bool launched_by_mpi();
-// Initialises MPI when launched_by_mpi(); safe to call once per process.
+// How many processes the launcher says it started, and the variable that says so
+// (OMPI_COMM_WORLD_SIZE, PMI_SIZE, or SLURM_STEP_NUM_TASKS under srun); {"", 0} when none does.
+std::pair<std::string, int> launcher_world_size();
+// Initialises MPI when launched_by_mpi(); safe to call once per process. Throws LaunchError
+// (after finishing MPI) when the world MPI joined is not the size the launcher started.
 World init_world(int* argc, char*** argv);
 // The lowest rank that reports `failed`, or world.size when none does: a collective over
 // MPI_COMM_WORLD (every rank calls it, failed or not) that gives up with a CommError after

@@ -1,5 +1,7 @@
 #include "data/synthetic.h"
 
+#include <algorithm>
+
 namespace dt::data {
 
 Dataset make_synthetic(int64_t n, uint64_t seed) {
@@ -17,10 +19,18 @@ Dataset make_synthetic(int64_t n, uint64_t seed) {
   auto stripes = torch::sin(freq * (horizontal * yy + (1 - horizontal) * xx));
   auto templates = (colour + 0.25 * stripes).clamp(0, 1);  // [10, 3, 32, 32]
 
-  auto images = templates.index_select(0, labels);
   auto brightness = torch::rand({n, 1, 1, 1}, gen) * 0.3 - 0.15;
-  images = images + brightness + 0.15 * torch::randn(images.sizes(), gen);
-  images = (images.clamp(0, 1) * 255).round().to(torch::kUInt8).contiguous();
+  // In chunks, so the float intermediates stay small (all at once, 100k images peaked at 6 GB).
+  // The noise is drawn in order, so the images do not depend on the chunk size (CPU randn
+  // gives the same stream split or whole, in multiples of 16 values: 3072 per image).
+  auto images = torch::empty({n, 3, 32, 32}, torch::kUInt8);
+  constexpr int64_t kChunk = 4096;
+  for (int64_t begin = 0; begin < n; begin += kChunk) {
+    const int64_t count = std::min(kChunk, n - begin);
+    auto chunk = templates.index_select(0, labels.narrow(0, begin, count)) +
+                 brightness.narrow(0, begin, count) + 0.15 * torch::randn({count, 3, 32, 32}, gen);
+    images.narrow(0, begin, count).copy_((chunk.clamp(0, 1) * 255).round().to(torch::kUInt8));
+  }
   return {images, labels, "synthetic(" + std::to_string(n) + ", seed " + std::to_string(seed) + ")"};
 }
 

@@ -62,6 +62,10 @@ class FlagTable {
     options_.add_options(group)(name, help,
                                 cxxopts::value<std::string>()->default_value(text(defaults_.*field)));
     readers_.push_back([name, field](const cxxopts::ParseResult& r, Config& c) {
+      // The last of two would win silently: a typo'd script or a pasted command, not a wish.
+      if (r.count(name) > 1) {
+        throw ConfigError("--" + name + " given " + std::to_string(r.count(name)) + " times");
+      }
       c.*field = convert<T>(name, r[name].as<std::string>());
     });
   }
@@ -71,7 +75,7 @@ class FlagTable {
               const std::string& help) {
     options_.add_options(group)(name, help + " (default: off)");
     readers_.push_back([name, field](const cxxopts::ParseResult& r, Config& c) {
-      if (r.count(name)) c.*field = true;
+      if (given(r, name)) c.*field = true;
     });
   }
 
@@ -80,7 +84,7 @@ class FlagTable {
                const std::string& help) {
     options_.add_options(group)(name, help);
     readers_.push_back([name, field](const cxxopts::ParseResult& r, Config& c) {
-      if (r.count(name)) c.*field = false;
+      if (given(r, name)) c.*field = false;
     });
   }
 
@@ -90,9 +94,19 @@ class FlagTable {
     options_.add_options(group)(name, help);
     readers_.push_back([name, field, value, initial = defaults_.*field](
                            const cxxopts::ParseResult& r, Config& c) {
-      if (!r.count(name)) return;
+      if (!given(r, name)) return;
       c.*field = c.*field == initial ? value : "conflict";
     });
+  }
+
+  // Whether a switch was given. cxxopts also accepts "--switch=false", which its count alone
+  // would read as the switch turned on: refused, as any value but the implicit one.
+  static bool given(const cxxopts::ParseResult& r, const std::string& name) {
+    if (!r.count(name)) return false;
+    if (!r[name].as<bool>()) {
+      throw ConfigError("--" + name + " takes no value (leave it out for the default)");
+    }
+    return true;
   }
 
   void read(const cxxopts::ParseResult& r, Config& c) const {
@@ -224,7 +238,7 @@ CliResult parse_cli(int argc, const char* const* argv) {
   } catch (const cxxopts::exceptions::exception& e) {
     throw ConfigError(std::string(e.what()) + " (see --help)");
   }
-  if (r.count("help")) {
+  if (FlagTable::given(r, "help")) {
     out.help = true;
     out.help_text = options.help();
     return out;
@@ -265,6 +279,10 @@ std::string resolve_data_source(CliResult& cli, int64_t synthetic_default) {
   if (data::cifar10_present("data/cifar-10-batches-bin")) {
     c.data_dir = "data/cifar-10-batches-bin";
     return "training on CIFAR-10 from " + c.data_dir;
+  }
+  if (c.eval_only) {  // scoring a checkpoint on stand-in images would be a silent wrong result
+    throw ConfigError("--eval-only: no CIFAR-10 test set found ($CIFAR10_DIR unset, no "
+                      "data/cifar-10-batches-bin); give --data DIR (or --synthetic N)");
   }
   c.synthetic = synthetic_default;
   c.data_dir.clear();

@@ -90,11 +90,12 @@ int run(dt::comm::World& world, int argc, char** argv) {
     if (ctx.device.is_cuda()) torch::cuda::manual_seed_all(config.seed);
 
     // All input is read and validated before anything is logged, so bad input gives one line.
+    // --eval-only needs the test split alone (a folder holding only test_batch.bin will do).
     if (config.synthetic > 0) {
-      train = data::make_synthetic(config.synthetic, config.seed);
+      if (!config.eval_only) train = data::make_synthetic(config.synthetic, config.seed);
       test = data::make_synthetic(std::max<int64_t>(config.synthetic / 5, 1000), config.seed + 1);
     } else {
-      train = data::read_cifar10(config.data_dir, data::Split::Train);
+      if (!config.eval_only) train = data::read_cifar10(config.data_dir, data::Split::Train);
       test = data::read_cifar10(config.data_dir, data::Split::Test);
     }
   } catch (const std::exception& e) {

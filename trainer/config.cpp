@@ -9,7 +9,12 @@ namespace {
 
 constexpr int64_t kMaxEpochs = 1000000;
 constexpr int64_t kMaxBatch = int64_t(1) << 20;
-constexpr int64_t kMaxSynthetic = 100000000;  // 100 M images: 300 GB
+// 2 M images: 6 GB of uint8 training images plus a test set of a fifth of that; beyond it an
+// allocation failure would be the answer, not a one-line error.
+constexpr int64_t kMaxSynthetic = 2000000;
+// Far above any machine's cores; a typo (or 2^32, which wraps to 0 in LibTorch's int) is refused
+// instead of crashing OpenMP.
+constexpr int64_t kMaxThreads = 4096;
 
 void require(bool ok, const std::string& message) {
   if (!ok) throw ConfigError(message);
@@ -76,7 +81,8 @@ void validate(const Config& c) {
           "--precision must be fp32, bf16 or fp64, got '" + c.precision + "'");
   require(c.cutout >= 0 && c.cutout <= 32,
           "--cutout must be in [0, 32] pixels, got " + std::to_string(c.cutout));
-  require(c.threads >= 0, "--threads must be >= 0");
+  require(c.threads >= 0 && c.threads <= kMaxThreads,
+          "--threads must be in [0, " + std::to_string(kMaxThreads) + "], got " + std::to_string(c.threads));
   require(c.max_steps >= 0, "--max-steps must be >= 0");
   require(c.synthetic >= 0 && c.synthetic <= kMaxSynthetic,
           "--synthetic must be in [0, " + std::to_string(kMaxSynthetic) + "] images");

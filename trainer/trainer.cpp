@@ -150,11 +150,13 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
   lo.device = ctx.device;
   lo.channels_last = s.channels_last;
   lo.dtype = s.dtype;
-  s.loader = std::make_unique<data::TrainLoader>(s.train, lo);
-  if (s.loader->steps_per_epoch() < config.accumulate) {
-    throw ConfigError("--accumulate " + std::to_string(config.accumulate) + " is more than the " +
-                      std::to_string(s.loader->steps_per_epoch()) +
-                      " batches of an epoch at this batch size and world size");
+  if (!config.eval_only) {  // --eval-only reads no training set (launch/main.cpp)
+    s.loader = std::make_unique<data::TrainLoader>(s.train, lo);
+    if (s.loader->steps_per_epoch() < config.accumulate) {
+      throw ConfigError("--accumulate " + std::to_string(config.accumulate) + " is more than the " +
+                        std::to_string(s.loader->steps_per_epoch()) +
+                        " batches of an epoch at this batch size and world size");
+    }
   }
   if (s.test.size() > 0) {
     s.eval_set = std::make_unique<data::EvalSet>(s.test, ctx.device, s.dtype, s.channels_last);

@@ -117,7 +117,16 @@ TEST(CliBinary, BadInputExitsWithCode2AndOneLine) {
       {"--synthetic 100 --comm-timeout 1e10", "--comm-timeout must be in [0.001, 1e6]"},
       {"--synthetic 100 --comm-timeout 0.0004", "--comm-timeout must be in [0.001, 1e6]"},
       {"--synthetic 100 --epochs 4611686018427387905", "--epochs must be in [1, 1000000]"},
-      {"--synthetic 100000000000", "--synthetic must be in [0, 100000000]"},
+      {"--synthetic 100000000000", "--synthetic must be in [0, 2000000]"},
+      {"--synthetic 2000001", "--synthetic must be in [0, 2000000]"},
+      {"--synthetic 100 --threads 4294967296", "--threads must be in [0, 4096], got 4294967296"},
+      {"--synthetic 100 --threads 4097", "--threads must be in [0, 4096]"},
+      // Switches take no value: cxxopts would read "=false" as the switch given, i.e. on.
+      {"--synthetic 100 --nesterov=false", "--nesterov takes no value"},
+      {"--synthetic 100 --no-overlap=false", "--no-overlap takes no value"},
+      {"--synthetic 100 --sync-bn=false", "--sync-bn takes no value"},
+      {"--synthetic 100 --help=false", "--help takes no value"},
+      {"--synthetic 100 --lr 0.1 --lr 0.2", "--lr given 2 times"},
       {"--synthetic 100 --bucket-mb 1e300", "--bucket-mb must be in (0, 65536]"},
       {"--synthetic 100 --checkpoint-dir /dev/null/x", "--checkpoint-dir /dev/null/x: cannot create"},
       {"--synthetic 100 --log-dir /proc/x", "--log-dir /proc/x: cannot"},
@@ -127,6 +136,7 @@ TEST(CliBinary, BadInputExitsWithCode2AndOneLine) {
       {"--synthetic 100 --eval-only --resume auto", "no checkpoints/last.pt to evaluate"},
       {"--synthetic 100 --eval-only --resume data_batch_1.bin", "not a readable PyTorch checkpoint"},
       {"--synthetic 100 --eval-only --resume nope.pt", "nope.pt: no such checkpoint file"},
+      {"--eval-only --resume nope.pt", "--eval-only: no CIFAR-10 test set found"},
       // --device auto on a machine without a visible GPU resolves to the CPU.
       {"--synthetic 100 --cuda-graph #CUDA_VISIBLE_DEVICES=", "--cuda-graph needs a CUDA device; this run is on cpu"},
       {"--synthetic 100 --cuda-graph #DT_FAULT_INJECT=rank=0,step=1,action=nan", "not with --cuda-graph"},
@@ -206,6 +216,17 @@ TEST(CliBinary, SrunWithoutMpiIsRefused) {
                                   test_util::dist_train_binary() + " --synthetic 100");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("srun --mpi=pmix"), std::string::npos) << r.output;
+  // An MPI that does not speak the launcher's process manager comes up as a world of one in
+  // every process: refused, naming the launcher's count, instead of N lone runs.
+  for (const std::string env : {"PMI_SIZE=4 PMI_RANK=3", "OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=1",
+                                "PMIX_RANK=1 SLURM_PROCID=1 SLURM_STEP_NUM_TASKS=3 SLURM_NTASKS=3"}) {
+    test_util::TempDir w;
+    auto alone = test_util::run_command("cd " + w.path().string() + " && env " + env + " " +
+                                        test_util::dist_train_binary() + " --synthetic 100");
+    EXPECT_EQ(alone.exit_code, 2) << env << "\n" << alone.output;
+    EXPECT_NE(alone.output.find("MPI_Init joined a world of 1"), std::string::npos) << alone.output;
+    EXPECT_FALSE(std::filesystem::exists(w / "checkpoints/last.pt")) << env;
+  }
   // One task under Slurm (srun -n 1, or sbatch's shell) is the single-process path.
   test_util::TempDir d;
   auto one = test_util::run_command("cd " + d.path().string() + " && SLURM_NTASKS=1 SLURM_PROCID=0 " +

@@ -414,8 +414,12 @@ TEST(Runs, EvalOnlyAgreesWithPyTorchOnTheRealTestSet) {
   auto train = test_util::run_command(binary() + common + " --max-steps 40 --eval-every 0" + dirs(d, "a"));
   ASSERT_EQ(train.exit_code, 0) << train.output;
   const std::string checkpoint = d / "a/last.pt";
+  // --eval-only reads the test split alone: a folder with nothing else will do.
+  std::filesystem::create_directory(d / "test_only");
+  std::filesystem::create_symlink(test_util::cifar_dir() + "/test_batch.bin", d / "test_only/test_batch.bin");
   for (const std::string tta : {"none", "flip"}) {
-    auto ours = test_util::run_command("(" + binary() + common + " --eval-only --resume " + checkpoint +
+    auto ours = test_util::run_command("(" + binary() + " --data " + (d / "test_only") +
+                                       " --threads 1 --device cpu --eval-only --resume " + checkpoint +
                                        " --eval-tta " + tta + dirs(d, "e") + " 2>/dev/null)");
     ASSERT_EQ(ours.exit_code, 0) << ours.output;
     auto theirs = test_util::run_command(test_util::python() + " " + test_util::source_dir() +
