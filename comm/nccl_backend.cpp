@@ -80,6 +80,13 @@ NcclBackend::~NcclBackend() {
 }
 
 void NcclBackend::abort() {
+  // Under the watchdog's lock: ncclCommAbort frees the communicator, which the watchdog may be
+  // polling (ncclCommGetAsyncError) at this moment on its own thread.
+  std::lock_guard<std::mutex> lock(mutex_);
+  abort_locked();
+}
+
+void NcclBackend::abort_locked() {
   if (comm_ && !aborted_.exchange(true)) ncclCommAbort(comm_);
 }
 
@@ -158,6 +165,7 @@ void NcclBackend::watchdog_loop() {
     while (!pending_.empty() && pending_.front().work->test()) pending_.pop_front();
     std::string failure;
     ncclResult_t async = ncclSuccess;
+    if (aborted_) return;  // main() aborted the communicator: nothing left to watch
     if (comm_ && ncclCommGetAsyncError(comm_, &async) == ncclSuccess && async != ncclSuccess) {
       failure = std::string("asynchronous NCCL error: ") + ncclGetErrorString(async);
     } else if (!pending_.empty() && Clock::now() > pending_.front().deadline) {
@@ -167,7 +175,7 @@ void NcclBackend::watchdog_loop() {
     if (!failure.empty()) {
       std::fprintf(stderr, "dist_train: %s%s; aborting the job\n",
                    error_prefix(__FILE__, __LINE__).c_str(), failure.c_str());
-      abort();
+      abort_locked();
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
   }

@@ -50,6 +50,7 @@ class NcclBackend : public Backend {
   std::shared_ptr<Work> finish(std::string what, std::vector<torch::Tensor> tensors);
   void watchdog();
   void watchdog_loop();
+  void abort_locked();  // abort() with mutex_ held (the watchdog's own path)
 
   ncclComm_t comm_ = nullptr;
   int rank_, device_;

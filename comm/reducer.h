@@ -12,9 +12,10 @@
 // (undefined after zero_grad), so the optimizer leaves it alone: no weight decay, no momentum drift.
 // A bucket holding a parameter unused here launches only in finish(), so when other collectives
 // run during backward (SyncBatchNorm, options.collectives_in_backward) ranks that use different
-// parameters could order them differently: with overlap on that is refused (a CommError naming
-// the rank and parameter) rather than trusted; with the same parameters on every rank, or with
-// --no-overlap, it is safe.
+// parameters may have issued them in different orders. That cannot be seen before it happens;
+// finish() refuses it afterwards (a CommError naming the rank and parameter, before any update),
+// and if the mismatched collectives hang first, the deadline ends the job. With the same
+// parameters on every rank, or with --no-overlap, it is safe.
 //
 // Contracts: buckets are launched in index order on every rank (a bucket that is ready early
 // waits for its predecessors), so collectives match across ranks. With CUDA tensors the

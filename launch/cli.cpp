@@ -62,10 +62,8 @@ class FlagTable {
     options_.add_options(group)(name, help,
                                 cxxopts::value<std::string>()->default_value(text(defaults_.*field)));
     readers_.push_back([name, field](const cxxopts::ParseResult& r, Config& c) {
-      // The last of two would win silently: a typo'd script or a pasted command, not a wish.
-      if (r.count(name) > 1) {
-        throw ConfigError("--" + name + " given " + std::to_string(r.count(name)) + " times");
-      }
+      // Given twice, the last one wins (so a wrapper's defaults can be overridden after them);
+      // the resolved configuration that rank 0 prints shows which.
       c.*field = convert<T>(name, r[name].as<std::string>());
     });
   }

@@ -249,7 +249,7 @@ if [[ $STEPS == *,tests,* ]] && [ "$GPUS" -gt 1 ]; then
       --checkpoint-dir /tmp/dt_bad </dev/null > /tmp/dt_bad.log 2>&1
     local rc=$?
     cat /tmp/dt_bad.log
-    [ $rc -ne 0 ] && grep -q "rank 1" /tmp/dt_bad.log && grep -q "fc.weight" /tmp/dt_bad.log
+    [ $rc -eq 3 ] && grep -q "rank 1" /tmp/dt_bad.log && grep -q "fc.weight" /tmp/dt_bad.log
   }
   export -f multi corrupted
   export MPIRUN_FLAGS="--allow-run-as-root --bind-to none"

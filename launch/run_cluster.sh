@@ -6,12 +6,14 @@
 # each rank to the GPU of its node-local rank, so the N ranks of a node use GPUs 0..N-1.
 #
 # Usage: launch/run_cluster.sh HOSTFILE [dist_train args...]   (see launch/hostfile.example)
-#   GPUS_PER_NODE=N  ranks per node (default: the GPUs `nvidia-smi -L` lists on this node)
+#   GPUS_PER_NODE=N  ranks per node (default: the GPUs CUDA_VISIBLE_DEVICES names, else
+#                    `nvidia-smi -L` lists, on this node)
 #   MPI_IFNAME=IF    network interface for Open MPI's own traffic (e.g. eth0, ib0); set
 #                    NCCL_SOCKET_IFNAME for NCCL's bootstrap the same way
 #   DIST_TRAIN=...   the binary (default: build/launch/dist_train)
 #   MPIRUN_ARGS      extra mpirun arguments
-# NCCL_* variables, CIFAR10_DIR and OMP_NUM_THREADS are passed to every rank (-x).
+# NCCL_* variables, CIFAR10_DIR, OMP_NUM_THREADS and CUDA_VISIBLE_DEVICES are passed to every
+# rank (-x).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 usage="usage: launch/run_cluster.sh HOSTFILE [dist_train args...]"
@@ -24,9 +26,11 @@ bin=${DIST_TRAIN:-${BUILD_DIR:-$here/build}/launch/dist_train}
 
 per_node=${GPUS_PER_NODE:-}
 if [ -z "$per_node" ]; then
-  per_node=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)
+  # shellcheck source=launch/visible_gpus.sh
+  . "$here/launch/visible_gpus.sh"
+  per_node=$(visible_gpu_count)
   if [ "$per_node" -eq 0 ]; then
-    echo "run_cluster: no GPU found by nvidia-smi -L on this node; set GPUS_PER_NODE=N" >&2
+    echo "run_cluster: no GPU found (nvidia-smi -L, or an empty CUDA_VISIBLE_DEVICES) on this node; set GPUS_PER_NODE=N" >&2
     exit 2
   fi
 fi
@@ -36,7 +40,7 @@ nodes=$(grep -cvE '^[[:space:]]*(#|$)' "$hostfile" || true)
 ((nodes > 0)) || { echo "run_cluster: $hostfile lists no hosts" >&2; exit 2; }
 
 exports=()
-for name in $(compgen -e | grep -E '^(NCCL_|CIFAR10_DIR$|OMP_NUM_THREADS$)' || true); do
+for name in $(compgen -e | grep -E '^(NCCL_|CIFAR10_DIR$|OMP_NUM_THREADS$|CUDA_VISIBLE_DEVICES$)' || true); do
   exports+=(-x "$name")
 done
 net=()

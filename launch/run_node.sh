@@ -4,10 +4,11 @@
 # nothing here pins GPUs; CUDA_VISIBLE_DEVICES restricts which ones it sees.
 #
 # Usage: launch/run_node.sh [dist_train args...]
-#   NP=N           ranks (default: the number of GPUs `nvidia-smi -L` lists)
+#   NP=N           ranks (default: the GPUs CUDA_VISIBLE_DEVICES names, else `nvidia-smi -L` lists)
 #   DIST_TRAIN=... the binary (default: build/launch/dist_train)
 #   MPIRUN_ARGS    extra mpirun arguments, e.g. "--oversubscribe" for more CPU ranks than cores
-# NCCL_* variables, CIFAR10_DIR and OMP_NUM_THREADS are passed to every rank (-x).
+# NCCL_* variables, CIFAR10_DIR, OMP_NUM_THREADS and CUDA_VISIBLE_DEVICES are passed to every
+# rank (-x).
 # Example without a GPU (as root, which Open MPI refuses unless OMPI_ALLOW_RUN_AS_ROOT=1 and
 # OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 are set):
 #   NP=2 MPIRUN_ARGS=--oversubscribe launch/run_node.sh --device cpu --synthetic 500 --epochs 1
@@ -18,9 +19,11 @@ bin=${DIST_TRAIN:-${BUILD_DIR:-$here/build}/launch/dist_train}
 
 np=${NP:-}
 if [ -z "$np" ]; then
-  np=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)
+  # shellcheck source=launch/visible_gpus.sh
+  . "$here/launch/visible_gpus.sh"
+  np=$(visible_gpu_count)
   if [ "$np" -eq 0 ]; then
-    echo "run_node: no GPU found by nvidia-smi -L; set NP=N (and pass --device cpu) to run on CPUs" >&2
+    echo "run_node: no GPU found (nvidia-smi -L, or an empty CUDA_VISIBLE_DEVICES); set NP=N (and pass --device cpu) to run on CPUs" >&2
     exit 2
   fi
 fi
@@ -28,7 +31,7 @@ fi
 
 # -x NAME forwards a variable of this shell to every rank (Open MPI takes one name per -x).
 exports=()
-for name in $(compgen -e | grep -E '^(NCCL_|CIFAR10_DIR$|OMP_NUM_THREADS$)' || true); do
+for name in $(compgen -e | grep -E '^(NCCL_|CIFAR10_DIR$|OMP_NUM_THREADS$|CUDA_VISIBLE_DEVICES$)' || true); do
   exports+=(-x "$name")
 done
 

@@ -52,6 +52,10 @@ void validate(const Config& c) {
   require(c.warmup_epochs >= 0 && c.warmup_epochs <= c.epochs,
           "--warmup-epochs must be in [0, --epochs]");
   require(c.lr_step_epochs > 0, "--lr-step-epochs must be > 0");
+  // Drops are at multiples of --lr-step-epochs from epoch 0; any inside the warm-up would all
+  // land at once when it ends (as --lr-milestones must lie after it, below).
+  require(c.lr_schedule != "step" || !c.lr_milestones.empty() || c.lr_step_epochs > c.warmup_epochs,
+          "--lr-step-epochs must be > --warmup-epochs (a drop inside the warm-up is lost in it)");
   require(c.lr_milestones.empty() || c.lr_schedule == "step",
           "--lr-milestones needs --lr-schedule step");
   for (size_t i = 0; i < c.lr_milestones.size(); ++i) {

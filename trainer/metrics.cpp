@@ -7,14 +7,15 @@
 #include <stdexcept>
 
 namespace dt::trainer {
-namespace {
-std::string num(double v) {
+std::string json_number(double v) {
   if (!std::isfinite(v)) return "null";  // JSON has no NaN
   std::ostringstream o;
   o.precision(9);
   o << v;
   return o.str();
 }
+
+namespace {
 // A JSON string literal: quotes, backslashes and control characters escaped.
 std::string str(const std::string& v) {
   std::string out = "\"";
@@ -39,8 +40,8 @@ std::string to_json(const CheckpointEval& e) {
          ", \"epochs_trained\": " + (e.epochs_trained < 0 ? "null" : std::to_string(e.epochs_trained)) +
          ", \"eval_tta\": " +
          str(e.eval_tta) + ", \"precision\": " + str(e.precision) +
-         ", \"images\": " + std::to_string(e.images) + ", \"test_loss\": " + num(e.test_loss) +
-         ", \"test_accuracy\": " + num(e.test_accuracy) + ", \"seconds\": " + num(e.seconds) + "}";
+         ", \"images\": " + std::to_string(e.images) + ", \"test_loss\": " + json_number(e.test_loss) +
+         ", \"test_accuracy\": " + json_number(e.test_accuracy) + ", \"seconds\": " + json_number(e.seconds) + "}";
 }
 
 MetricsLog::MetricsLog(const std::string& path) : path_(path) {
@@ -52,10 +53,10 @@ MetricsLog::MetricsLog(const std::string& path) : path_(path) {
 
 void MetricsLog::write(const EpochMetrics& m) {
   out_ << "{\"epoch\": " << m.epoch << ", \"step\": " << m.step
-       << ", \"train_loss\": " << num(m.train_loss) << ", \"test_loss\": " << num(m.test_loss)
-       << ", \"test_accuracy\": " << num(m.test_accuracy)
-       << ", \"images_per_s\": " << num(m.images_per_s) << ", \"seconds\": " << num(m.seconds)
-       << ", \"lr\": " << num(m.lr) << "}\n";
+       << ", \"train_loss\": " << json_number(m.train_loss) << ", \"test_loss\": " << json_number(m.test_loss)
+       << ", \"test_accuracy\": " << json_number(m.test_accuracy)
+       << ", \"images_per_s\": " << json_number(m.images_per_s) << ", \"seconds\": " << json_number(m.seconds)
+       << ", \"lr\": " << json_number(m.lr) << "}\n";
   out_.flush();
 }
 

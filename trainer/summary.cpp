@@ -1,6 +1,7 @@
 #include <spdlog/spdlog.h>
 #include <fstream>
 #include <sstream>
+#include "trainer/metrics.h"
 #include "trainer/trainer.h"
 
 namespace dt::trainer {
@@ -8,23 +9,23 @@ namespace dt::trainer {
 void write_summary(const std::string& path, const Config& c, const RunContext& ctx,
                    const TrainSummary& s) {
   const double step_s = s.phases.step_seconds();
+  const auto num = [](double v) { return json_number(v); };  // null for NaN/Inf, never "nan"
   std::ostringstream o;
-  o.precision(9);
   o << "{\"world_size\": " << ctx.world_size << ", \"batch_per_rank\": " << c.batch_size
     << ", \"accumulate\": " << c.accumulate << ", \"steps\": " << s.steps
-    << ", \"steps_timed\": " << s.steps_timed << ", \"images_per_s\": " << s.images_per_s
-    << ", \"images_per_s_per_rank\": " << s.images_per_s / ctx.world_size
-    << ", \"collectives_per_step\": " << s.collectives_per_step
+    << ", \"steps_timed\": " << s.steps_timed << ", \"images_per_s\": " << num(s.images_per_s)
+    << ", \"images_per_s_per_rank\": " << num(s.images_per_s / ctx.world_size)
+    << ", \"collectives_per_step\": " << num(s.collectives_per_step)
     << ", \"cuda_graph_replays\": " << s.graph_replays
-    << ", \"step_time_ms\": " << (s.steps_timed ? 1000 * step_s / s.steps_timed : 0.0)
+    << ", \"step_time_ms\": " << num(s.steps_timed ? 1000 * step_s / s.steps_timed : 0.0)
     << ", \"seconds\": {";
   for (size_t p = 0; p < size_t(Phase::Count); ++p) {
-    o << (p ? ", " : "") << "\"" << phase_name(Phase(p)) << "\": " << s.phases.seconds(Phase(p));
+    o << (p ? ", " : "") << "\"" << phase_name(Phase(p)) << "\": " << num(s.phases.seconds(Phase(p)));
   }
-  o << "}, \"wall_seconds\": " << s.train_seconds
-    << ", \"final_test_accuracy\": " << s.last_eval.accuracy
-    << ", \"best_test_accuracy\": " << s.best_accuracy
-    << ", \"final_train_loss\": " << s.final_train_loss << "}\n";
+  o << "}, \"wall_seconds\": " << num(s.train_seconds)
+    << ", \"final_test_accuracy\": " << num(s.last_eval.accuracy)
+    << ", \"best_test_accuracy\": " << num(s.best_accuracy)
+    << ", \"final_train_loss\": " << num(s.final_train_loss) << "}\n";
   std::ofstream(path) << o.str();
 }
 

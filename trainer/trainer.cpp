@@ -505,6 +505,7 @@ TrainSummary Trainer::run() {
     auto t = timer.time(Phase::DeviceWait);
     if (s.ctx.device.is_cuda()) torch::cuda::synchronize(s.ctx.device.index());
   };
+  bool stop = false;  // a stop request (SIGTERM/SIGUSR1), agreed by every rank
   // Ends an epoch (completed, or cut short by --max-steps or a stop): evaluate, log, checkpoint.
   auto finish_epoch = [&](bool completed) {
     const int64_t epoch = pos.epoch + 1;  // 1-based, for people
@@ -514,12 +515,17 @@ TrainSummary Trainer::run() {
     m.epoch = epoch;
     m.step = pos.step;
     m.train_loss = s.global_mean(epoch_loss).item<double>() / std::max<int64_t>(epoch_steps, 1);
+    // No update applied this epoch (all skipped as non-finite, or a resume at its very end):
+    // there is no training loss to report, not a loss of 0.
+    if (epoch_steps == 0) m.train_loss = std::nan("");
     m.images_per_s = epoch_images / std::max(epoch_seconds, 1e-9);
     m.seconds = seconds_since(run_start);
     m.lr = lr;
     m.test_loss = m.test_accuracy = std::nan("");
-    const bool evaluate = c.eval_every > 0 && (epoch % c.eval_every == 0 || !completed ||
-                                               epoch == c.epochs);
+    // A stop request is usually a preemption, with a grace period (Slurm: 30 s) before SIGKILL:
+    // the checkpoint comes first, with no evaluation before it.
+    const bool evaluate = c.eval_every > 0 && !stop &&
+                          (epoch % c.eval_every == 0 || !completed || epoch == c.epochs);
     if (evaluate && s.eval_set) {
       progress.finish();
       auto t = timer.time(Phase::Evaluation);
@@ -570,7 +576,6 @@ TrainSummary Trainer::run() {
   // Steady-state figures leave out the first steps of this run (allocator, thread pools).
   int64_t collectives_at_timing_start = 0;
   const int64_t warmup = std::max<int64_t>(0, std::min(kWarmupSteps, max_step - pos.step - 1));
-  bool stop = false;
   while (!stop && pos.epoch < c.epochs && pos.step < max_step) {
     if (pos.samples_done == 0) s.loader->seek(pos.epoch, 0);
     const int64_t first = pos.samples_done / global_batch;  // resumed part-way: steps already done
@@ -676,7 +681,12 @@ TrainSummary Trainer::run() {
       window_images += global_batch;
       epoch_images += global_batch;
 
-      const bool log_now = pos.step % c.log_every == 0 || pos.step == max_step || k + 1 == steps;
+      const bool mid_checkpoint =
+          c.checkpoint_every_steps > 0 && pos.step % c.checkpoint_every_steps == 0 && k + 1 < steps;
+      // The losses are checked for NaN/Inf at log points; every checkpoint is one too, so that
+      // a diverged model never replaces the last good last.pt.
+      const bool log_now = pos.step % c.log_every == 0 || pos.step == max_step || k + 1 == steps ||
+                           mid_checkpoint || stop;
       if (log_now && !window_losses.empty()) {
         torch::Tensor losses;
         {
@@ -707,8 +717,6 @@ TrainSummary Trainer::run() {
         window_start = Clock::now();
       }
       if (rank0) progress.update(steps_this_run, last_loss, last_rate);
-      const bool mid_checkpoint =
-          c.checkpoint_every_steps > 0 && pos.step % c.checkpoint_every_steps == 0 && k + 1 < steps;
       const bool verify_now = c.verify_every > 0 && pos.step % c.verify_every == 0 && s.distributed();
       if (verify_now || mid_checkpoint) {
         wait_for_device();  // both read tensors back: the steps' queued GPU work is step time

@@ -62,7 +62,8 @@ TEST(Runs, InterruptedAndResumedEqualsUninterrupted) {
 
 TEST(Runs, SigtermWritesLastAndResumeContinuesExactly) {
   TempDir d;
-  const std::string args = " --max-steps 150 --epochs 5";
+  // Evaluation every epoch, but not on the stop: a preempted job saves first.
+  const std::string args = " --max-steps 150 --epochs 5 --eval-every 1";
   auto full = test_util::run_command(binary() + kCommon + args + dirs(d, "a"));
   ASSERT_EQ(full.exit_code, 0) << full.output;
   // SIGTERM once the run has logged step 20, wherever it then is.
@@ -74,6 +75,10 @@ TEST(Runs, SigtermWritesLastAndResumeContinuesExactly) {
   ASSERT_EQ(r.exit_code, 0) << "a preempted run exits cleanly\n" << r.output;
   ASSERT_NE(r.output.find("stopped on request"), std::string::npos) << r.output;
   ASSERT_NE(r.output.find("--resume auto"), std::string::npos) << r.output;
+  const auto stopped_line = r.output.find("stopped: train loss");
+  ASSERT_NE(stopped_line, std::string::npos) << r.output;
+  EXPECT_EQ(r.output.substr(stopped_line, r.output.find('\n', stopped_line) - stopped_line).find("test"),
+            std::string::npos) << "no evaluation before the stop's checkpoint\n" << r.output;
   ASSERT_TRUE(std::filesystem::exists(d / "b/last.pt"));
   auto resumed = test_util::run_command(cmd + " --resume auto");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
@@ -193,6 +198,16 @@ TEST(Runs, NonFiniteLossStopsOrIsSkipped) {
                                      kCommon + " --max-steps 20 --skip-nonfinite" + dirs(d, "b"));
   EXPECT_EQ(skip.exit_code, 0) << skip.output;
   EXPECT_NE(skip.output.find("update skipped (1 so far)"), std::string::npos) << skip.output;
+  // Every checkpoint is a loss check: with losses read only every 100 steps, the NaN of step 8
+  // must still stop the run before the step-10 checkpoint replaces the good one of step 5.
+  auto kept = test_util::run_command("DT_FAULT_INJECT=rank=0,step=7,action=nan " + binary() + kCommon +
+                                     " --max-steps 20 --log-every 100 --checkpoint-every-steps 5" + dirs(d, "c"));
+  EXPECT_NE(kept.exit_code, 0) << kept.output;
+  EXPECT_NE(kept.output.find("at step 8"), std::string::npos) << kept.output;
+  auto net = model::make_resnet("resnet14");
+  const auto loaded = trainer::load_checkpoint(d / "c/last.pt", *net, nullptr, "adam");
+  EXPECT_EQ(loaded.state.step, 5);
+  for (const auto& p : net->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
 }
 
 TEST(Runs, BadCheckpointGivesExitCode2) {
@@ -260,7 +275,7 @@ TEST(Runs, ReplicaCheckCatchesACorruptedParameterNamingRankAndTensor) {
   auto r = test_util::run_command("DT_FAULT_INJECT=rank=1,step=7,action=corrupt:layer2.0.conv1.weight " +
                                   mpirun(2) + binary() + kCommon + " --max-steps 30 --verify-every 5" +
                                   dirs(d, "a"));
-  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.exit_code, 3) << "divergence has its own exit code\n" << r.output;
   EXPECT_NE(r.output.find("replicas diverged at step 10: rank 1 differs from rank 0 in layer2.0.conv1.weight"),
             std::string::npos) << r.output;
   EXPECT_TRUE(std::filesystem::exists(d / "a/divergence_step10_rank0.pt"));
