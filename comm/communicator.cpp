@@ -52,6 +52,13 @@ std::shared_ptr<Work> Communicator::broadcast_async(const torch::Tensor& t, int 
 
 std::shared_ptr<Work> Communicator::all_gather_async(const torch::Tensor& output,
                                                      const torch::Tensor& input) {
+  // The backends write world_size x input.numel() elements into `output`: too small a buffer
+  // would be overwritten past its end, not rejected by MPI or NCCL.
+  if (output.numel() != int64_t(world_.size) * input.numel() || output.scalar_type() != input.scalar_type()) {
+    throw CommError("all_gather: output must hold " + std::to_string(world_.size) + " x " +
+                    std::to_string(input.numel()) + " elements of the input's type, has " +
+                    std::to_string(output.numel()));
+  }
   ++issued_;
   if (!world_.mpi) {
     output.select(0, 0).copy_(input);

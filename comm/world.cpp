@@ -83,13 +83,19 @@ World init_world(int* argc, char*** argv) {
 
 int first_failing_rank(const World& world, bool failed, std::chrono::milliseconds timeout) {
   if (!world.mpi) return failed ? 0 : world.size;
-  int mine = failed ? world.rank : world.size, first = world.size;
+  // On the heap: if the deadline passes, the request is still in flight and may yet write its
+  // result after this function has thrown, so the buffers are left behind (8 bytes), not freed.
+  auto* buffers = new int[2]{failed ? world.rank : world.size, world.size};
   MPI_Request request;
-  DT_MPI_CHECK(MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &request));
+  DT_MPI_CHECK(MPI_Iallreduce(&buffers[0], &buffers[1], 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &request));
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (int done = 0;;) {
     DT_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
-    if (done) return first;
+    if (done) {
+      const int first = buffers[1];
+      delete[] buffers;
+      return first;
+    }
     if (std::chrono::steady_clock::now() > deadline) {
       throw CommError(error_prefix(__FILE__, __LINE__) +
                       "the ranks' check of their own input did not complete within " +

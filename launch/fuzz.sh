@@ -28,7 +28,8 @@ PY
 # SGD without momentum keeps it small (no optimizer state): about 0.7 MB.
 "$binary" --synthetic 100 --batch-size 10 --epochs 1 --max-steps 1 --threads 1 --device cpu \
   --optimizer sgd --momentum 0 --lr 0.01 \
-  --eval-every 0 --log-dir "$work/run" --checkpoint-dir "$work/run" >/dev/null 2>&1
+  --eval-every 0 --log-dir "$work/run" --checkpoint-dir "$work/run" >"$work/seed_run.log" 2>&1 ||
+  { echo "fuzz: the seed checkpoint's run failed:" >&2; cat "$work/seed_run.log" >&2; exit 1; }
 cp "$work/run/last.pt" "$work/ckpt/seed.pt"
 # libFuzzer truncates inputs to -max_len: below the seed's size no mutant would ever get past
 # the zip directory (at its end) into the pickle and the checks behind it.

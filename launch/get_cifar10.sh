@@ -12,6 +12,10 @@ if [ ! -f "$archive" ]; then
   curl -fL --retry 3 -o "$archive.part" "$url"
   mv "$archive.part" "$archive"
 fi
-echo "$md5  $archive" | md5sum -c -
+if ! echo "$md5  $archive" | md5sum -c -; then
+  rm -f "$archive"  # a corrupt or partial download must not be reused by the next run
+  echo "get_cifar10: $archive failed its checksum and was removed; run again to download it anew" >&2
+  exit 1
+fi
 tar -xzf "$archive" -C "$dest"
 echo "CIFAR-10 is in $dest/cifar-10-batches-bin; dist_train finds it there, or set CIFAR10_DIR"

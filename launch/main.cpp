@@ -13,6 +13,7 @@
 #endif
 #include "comm/communicator.h"
 #include "comm/errors.h"
+#include "comm/fnv1a.h"
 #include "comm/world.h"
 #include "data/cifar10.h"
 #include "data/errors.h"
@@ -107,25 +108,24 @@ int run(dt::comm::World& world, int argc, char** argv) {
     if (first < world.size) throw comm::JointStop(first == world.rank ? bad_input : nullptr);
   }
   auto& config = cli.config;
+  // What every rank must agree on: the resolved flags and the kind of device (a CPU rank would
+  // leave the GPU ranks waiting in NCCL's set-up). Rank 0 prints it with the hash compared.
+  const std::string resolved = trainer::to_string(config) + "resolved device type = " +
+                               (ctx.device.is_cuda() ? "cuda" : "cpu") + "\n";
 
   if (world.mpi) {
     const auto timeout = std::chrono::milliseconds(int64_t(config.comm_timeout_s * 1000));
     g_comm = std::make_unique<comm::Communicator>(world, timeout);
-    // The first collective, over MPI and before NCCL exists: every rank must run the same
-    // configuration on the same kind of device (a CPU rank would leave the GPU ranks waiting
-    // in NCCL's set-up).
-    comm::require_same_text_on_all_ranks(
-        *g_comm, trainer::to_string(config) + "resolved device type = " +
-                     (ctx.device.is_cuda() ? "cuda" : "cpu") + "\n",
-        "the configuration (command-line flags)");
+    // The first collective, over MPI and before NCCL exists.
+    comm::require_same_text_on_all_ranks(*g_comm, resolved, "the configuration (command-line flags)");
     if (ctx.device.is_cuda()) g_comm->start_nccl(int(ctx.device.index()));
     ctx.comm = g_comm.get();
   }
   trainer::Trainer t(config, ctx, std::move(train), std::move(test));
   if (world.rank == 0) {
     spdlog::info("dist_train: {} rank(s); {}", world.size, source);
-    spdlog::info("resolved configuration (hash {:016x}):\n{}", trainer::config_hash(config),
-                 trainer::to_string(config));
+    spdlog::info("resolved configuration (hash {:016x}, compared across ranks):\n{}",
+                 comm::fnv1a(resolved), resolved);
   }
 
   t.run();  // logs the end-of-run summary and writes summary.json (rank 0)

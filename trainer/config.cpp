@@ -1,7 +1,6 @@
 #include "trainer/config.h"
 
 #include <sstream>
-#include "comm/fnv1a.h"
 #include "trainer/errors.h"
 
 namespace dt::trainer {
@@ -177,6 +176,5 @@ std::string to_string(const Config& c) {
   return o.str();
 }
 
-uint64_t config_hash(const Config& c) { return comm::fnv1a(to_string(c)); }
 
 }  // namespace dt::trainer

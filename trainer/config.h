@@ -76,8 +76,8 @@ void validate(const Config& config);
 // "82,123": how lists print in the config, its hash and error messages.
 std::string join(const std::vector<double>& values);
 
-// Canonical "key = value" lines: printed by rank 0, hashed by every rank.
+// Canonical "key = value" lines: printed by rank 0, compared across ranks by their hash
+// (launch/main.cpp), stored in checkpoints.
 std::string to_string(const Config& config);
-uint64_t config_hash(const Config& config);
 
 }  // namespace dt::trainer
