@@ -1,3 +1,13 @@
+// The training loop (see trainer.h for what a step does and which collectives it issues).
+//
+// Stream contract (CUDA): every step's work is queued on the current stream of this rank's GPU:
+// the loader's batch arrives through an event from its side stream (data/side_stream.h), the
+// gradient buckets leave and return through events on the NCCL stream (comm/nccl_backend.h), and
+// a --cuda-graph step is replayed on the current stream (graphed_step.h). The host waits for the
+// GPU only where it reads results anyway, each wait timed as "device_wait": once per log window
+// (the losses), at the end of an epoch (metrics, evaluation, checkpoint), before a replica check
+// or a mid-epoch checkpoint, at the start of the timed steps, and, with --skip-nonfinite, per
+// step (the loss decides the update). Never elsewhere per step.
 #include "trainer/trainer.h"
 
 #include <signal.h>

@@ -145,6 +145,37 @@ TEST(Runs, ResumeOnAnotherWorldSizeReshardsTheRestOfTheEpoch) {
   EXPECT_EQ(loaded.state.world_size, 1);
 }
 
+// With the global batch kept (2 ranks x 10 with SyncBatchNorm, then 1 rank x 20), a resume on
+// another world size computes the same steps as the run never stopped: the same samples, the
+// same augmentation, the same statistics (fp64, so that only summation order differs).
+TEST(Runs, ResumeOnAnotherWorldSizeKeepingTheGlobalBatchEqualsTheUninterruptedRun) {
+  TempDir d;
+  const std::string fp64 = kCommon + " --precision fp64";
+  auto whole = test_util::run_command(binary() + fp64 + " --max-steps 40" + dirs(d, "a"));
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  auto two = test_util::run_command("DT_FAULT_INJECT= " + mpirun(2) + binary() + fp64 +
+                                    " --batch-size 10 --max-steps 13" + dirs(d, "b"));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  auto one = test_util::run_command(binary() + fp64 + " --max-steps 40 --resume auto" + dirs(d, "b"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  auto ma = model::make_resnet("resnet14"), mb = model::make_resnet("resnet14");
+  ma->to(torch::kFloat64);
+  mb->to(torch::kFloat64);
+  trainer::load_checkpoint(d / "a/last.pt", *ma, nullptr, "adam");
+  EXPECT_EQ(trainer::load_checkpoint(d / "b/last.pt", *mb, nullptr, "adam").state.step, 40);
+  auto sa = trainer::state_dict(*ma), sb = trainer::state_dict(*mb);
+  for (const auto& kv : sa) {
+    const auto& a = kv.value();
+    const auto& b = sb.at(kv.key());
+    if (!a.is_floating_point()) {
+      EXPECT_TRUE(torch::equal(a, b)) << kv.key();
+      continue;
+    }
+    const double err = ((a - b).norm() / a.norm().clamp_min(1e-300)).item<double>();
+    EXPECT_LE(err, 1e-8) << kv.key();
+  }
+}
+
 TEST(Runs, ResumeOnMoreRanksTrainsTheRemainingEpochs) {
   TempDir d;
   // 1 rank x 20: 30 steps per epoch; stop at step 45 (mid-epoch 2) and go on with 2 ranks x 20
