@@ -50,7 +50,10 @@ int exit_code(const std::exception& e) {
 constexpr std::chrono::seconds kInputCheckTimeout{600};
 
 void print_error(const dt::comm::World& world, const std::exception& e, int code) {
-  const std::string where = world.size > 1 ? "rank " + std::to_string(world.rank) + ": " : "";
+  // A RankMismatch names the ranks that differ itself; the printing rank (0) is not one of them.
+  const bool names_ranks = dynamic_cast<const dt::comm::RankMismatch*>(&e) != nullptr;
+  const std::string where =
+      world.size > 1 && !names_ranks ? "rank " + std::to_string(world.rank) + ": " : "";
   if (code == 1) {
     std::fprintf(stderr, "dist_train: rank %d on %s failed: %s\n", world.rank, world.host.c_str(),
                  e.what());
@@ -117,7 +120,8 @@ int run(dt::comm::World& world, int argc, char** argv) {
     const auto timeout = std::chrono::milliseconds(int64_t(config.comm_timeout_s * 1000));
     g_comm = std::make_unique<comm::Communicator>(world, timeout);
     // The first collective, over MPI and before NCCL exists.
-    comm::require_same_text_on_all_ranks(*g_comm, resolved, "the configuration (command-line flags)");
+    comm::require_same_text_on_all_ranks(*g_comm, resolved,
+                                         "the resolved configuration (flags, $CIFAR10_DIR, device)");
     if (ctx.device.is_cuda()) g_comm->start_nccl(int(ctx.device.index()));
     ctx.comm = g_comm.get();
   }

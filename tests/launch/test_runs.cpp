@@ -209,8 +209,9 @@ TEST(Runs, DifferentLrOnOneRankIsRefusedNamingIt) {
       test_util::mpirun() + " --allow-run-as-root --oversubscribe -np 1 " + binary() + kCommon +
       " --lr 0.001" + dirs(d, "a") + " : -np 1 " + binary() + kCommon + " --lr 0.002" + dirs(d, "a"));
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("the configuration (command-line flags) differs between ranks: rank 1 "
-                          "has 'lr = 0.002', rank 0 has 'lr = 0.001'"),
+  EXPECT_NE(r.output.find("dist_train: error: the resolved configuration (flags, $CIFAR10_DIR, "
+                          "device) differs between ranks: rank 1 has 'lr = 0.002', rank 0 has "
+                          "'lr = 0.001'"),
             std::string::npos)
       << r.output;
   // Said once (every rank found it), and the job ends without MPI_Abort.
