@@ -77,9 +77,10 @@ Dataset read_cifar10(const std::string& dir, Split split) {
   return {torch::cat(images), torch::cat(labels), dir};
 }
 
-bool cifar10_present(const std::string& dir) {
+bool cifar10_present(const std::string& dir, bool test_only) {
   std::error_code ec;
   for (auto split : {Split::Train, Split::Test}) {
+    if (test_only && split == Split::Train) continue;
     for (const auto& f : split_files(split)) {
       if (!std::filesystem::exists(std::filesystem::path(dir) / f, ec)) return false;
     }

@@ -27,7 +27,7 @@ Dataset read_cifar10_file(const std::string& path);
 // Reads data_batch_1..5.bin (Train) or test_batch.bin (Test) from `dir`.
 Dataset read_cifar10(const std::string& dir, Split split);
 
-// True when `dir` holds every file of both splits.
-bool cifar10_present(const std::string& dir);
+// True when `dir` holds every file of both splits (of the test split alone with `test_only`).
+bool cifar10_present(const std::string& dir, bool test_only = false);
 
 }  // namespace dt::data

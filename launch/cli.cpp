@@ -253,30 +253,33 @@ CliResult parse_cli(int argc, const char* const* argv) {
 
 std::string resolve_data_source(CliResult& cli, int64_t synthetic_default) {
   auto& c = cli.config;
+  // --eval-only reads the test split alone (launch/main.cpp).
+  const std::string use = c.eval_only ? "evaluating on " : "training on ";
   if (c.synthetic > 0) {
     c.data_dir.clear();
-    return "training on " + std::to_string(c.synthetic) + " synthetic images (--synthetic)";
+    return use + std::to_string(c.synthetic) + " synthetic images (--synthetic)";
   }
   if (!cli.data_defaulted) {
     std::error_code ec;
     if (!std::filesystem::is_directory(c.data_dir, ec)) {
       throw ConfigError("--data " + c.data_dir + ": no such directory");
     }
-    return "training on CIFAR-10 from " + c.data_dir;
+    return use + "CIFAR-10 from " + c.data_dir;
   }
   if (const char* env = std::getenv("CIFAR10_DIR"); env && *env) {
     // An explicit environment setting that points nowhere is a mistake, not a request for
     // synthetic data.
-    if (!data::cifar10_present(env)) {
+    if (!data::cifar10_present(env, c.eval_only)) {
       throw ConfigError(std::string("CIFAR10_DIR=") + env +
-                        " does not hold data_batch_1..5.bin and test_batch.bin");
+                        (c.eval_only ? " does not hold test_batch.bin"
+                                     : " does not hold data_batch_1..5.bin and test_batch.bin"));
     }
     c.data_dir = env;
-    return "training on CIFAR-10 from " + c.data_dir + " ($CIFAR10_DIR)";
+    return use + "CIFAR-10 from " + c.data_dir + " ($CIFAR10_DIR)";
   }
-  if (data::cifar10_present("data/cifar-10-batches-bin")) {
+  if (data::cifar10_present("data/cifar-10-batches-bin", c.eval_only)) {
     c.data_dir = "data/cifar-10-batches-bin";
-    return "training on CIFAR-10 from " + c.data_dir;
+    return use + "CIFAR-10 from " + c.data_dir;
   }
   if (c.eval_only) {  // scoring a checkpoint on stand-in images would be a silent wrong result
     throw ConfigError("--eval-only: no CIFAR-10 test set found ($CIFAR10_DIR unset, no "

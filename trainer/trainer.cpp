@@ -84,7 +84,7 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
   if (s.test.size() > 0) {
     s.eval_set = std::make_unique<data::EvalSet>(s.test, ctx.device, s.dtype, s.channels_last);
   }
-  s.optimizer = make_optimizer(config, s.net->parameters());
+  if (!config.eval_only) s.optimizer = make_optimizer(config, s.net->parameters());  // no steps
   s.schedule.kind = config.lr_schedule;
   s.schedule.base_lr = config.lr;
   s.schedule.total_epochs = double(config.epochs);
@@ -166,6 +166,7 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
             std::to_string(p.samples_done) + "\nsteps done = " + std::to_string(p.step) + "\n",
         "the resume position of --resume");
     comm::broadcast_model(*s.net, *ctx.comm);  // every replica starts from rank 0's weights
+    if (config.eval_only) return;  // no gradients to reduce
     comm::ReducerOptions ro;
     ro.bucket_mb = config.bucket_mb;
     ro.overlap = config.overlap;

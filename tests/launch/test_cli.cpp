@@ -142,6 +142,7 @@ TEST(CliBinary, BadInputExitsWithCode2AndOneLine) {
       {"--synthetic 100 --eval-only --resume data_batch_1.bin", "not a readable PyTorch checkpoint"},
       {"--synthetic 100 --eval-only --resume nope.pt", "nope.pt: no such checkpoint file"},
       {"--eval-only --resume nope.pt", "--eval-only: no CIFAR-10 test set found"},
+      {"--eval-only --resume nope.pt #CIFAR10_DIR=/nonexistent", "CIFAR10_DIR=/nonexistent does not hold test_batch.bin"},
       // --device auto on a machine without a visible GPU resolves to the CPU.
       {"--synthetic 100 --cuda-graph #CUDA_VISIBLE_DEVICES=", "--cuda-graph needs a CUDA device; this run is on cpu"},
       {"--synthetic 100 --cuda-graph #DT_FAULT_INJECT=rank=0,step=1,action=nan", "not with --cuda-graph"},

@@ -441,6 +441,16 @@ TEST(Runs, EvalOnlyScoresTheCheckpointAsTheRunThatWroteIt) {
     }
   }
   EXPECT_GT(std::abs(losses["flip"] - losses["none"]), 1e-4) << "the mirror views were scored";
+  // Two ranks, each scoring half of the test set (and building no Reducer or optimizer): the
+  // same figures, printed once.
+  auto two = test_util::run_command("(DT_FAULT_INJECT= " + mpirun(2) + binary() + data +
+                                    " --eval-only --eval distributed --resume " + checkpoint +
+                                    dirs(d, "e") + " 2>/dev/null)");
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  EXPECT_EQ(std::count(two.output.begin(), two.output.end(), '\n'), 1) << two.output;
+  EXPECT_EQ(json_number(two.output, "images"), 1000) << two.output;
+  EXPECT_NEAR(json_number(two.output, "test_loss"), loss, 1e-7 * loss) << two.output;
+  EXPECT_EQ(json_number(two.output, "test_accuracy"), accuracy) << two.output;
   EXPECT_EQ(file_bytes(checkpoint), before) << "--eval-only must not write the checkpoint";
   EXPECT_FALSE(std::filesystem::exists(d / "e")) << "--eval-only creates no output folder";
   // Another model's checkpoint: one line, exit code 2.
@@ -461,11 +471,14 @@ TEST(Runs, EvalOnlyAgreesWithPyTorchOnTheRealTestSet) {
   auto train = test_util::run_command(binary() + common + " --max-steps 40 --eval-every 0" + dirs(d, "a"));
   ASSERT_EQ(train.exit_code, 0) << train.output;
   const std::string checkpoint = d / "a/last.pt";
-  // --eval-only reads the test split alone: a folder with nothing else will do.
+  // --eval-only reads the test split alone: a folder with nothing else will do, named by --data
+  // or by $CIFAR10_DIR.
   std::filesystem::create_directory(d / "test_only");
   std::filesystem::create_symlink(test_util::cifar_dir() + "/test_batch.bin", d / "test_only/test_batch.bin");
   for (const std::string tta : {"none", "flip"}) {
-    auto ours = test_util::run_command("(" + binary() + " --data " + (d / "test_only") +
+    const std::string data = tta == "none" ? binary() + " --data " + (d / "test_only")
+                                           : "CIFAR10_DIR=" + (d / "test_only") + " " + binary();
+    auto ours = test_util::run_command("(" + data +
                                        " --threads 1 --device cpu --eval-only --resume " + checkpoint +
                                        " --eval-tta " + tta + dirs(d, "e") + " 2>/dev/null)");
     ASSERT_EQ(ours.exit_code, 0) << ours.output;
