@@ -1,5 +1,7 @@
 // main() for suites that run under mpirun: initialises MPI around GoogleTest, and makes the
-// process exit non-zero when any rank fails (so mpirun, and CTest, see the failure).
+// process exit non-zero when any rank fails (so mpirun, and CTest, see the failure). A run in
+// which every test skipped (the GPU suite without a GPU) exits 77, which CTest reports as
+// skipped (SKIP_RETURN_CODE, tests/CMakeLists.txt), not as passed.
 #include <gtest/gtest.h>
 #include <mpi.h>
 #include "tests/comm/mpi_test_env.h"
@@ -11,6 +13,8 @@ comm::World& mpi_world() {
 }
 }  // namespace dt::test_util
 
+constexpr int kAllSkipped = 77;
+
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   auto& world = dt::test_util::mpi_world();
@@ -21,11 +25,15 @@ int main(int argc, char** argv) {
     delete listeners.Release(listeners.default_result_printer());
   }
   int failed = RUN_ALL_TESTS();
-  int any_failed = failed;
+  const auto& unit = *::testing::UnitTest::GetInstance();
+  int all_skipped = unit.successful_test_count() == 0 && unit.skipped_test_count() > 0;
+  int any_failed = failed, every_rank_skipped = all_skipped;
   if (world.mpi) {
     MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Allreduce(&all_skipped, &every_rank_skipped, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     if (any_failed && !failed) std::fprintf(stderr, "rank %d: another rank failed\n", world.rank);
   }
   dt::comm::finalize_world(world);
-  return any_failed ? 1 : 0;
+  if (any_failed) return 1;
+  return every_rank_skipped ? kAllSkipped : 0;
 }
