@@ -44,7 +44,7 @@ std::vector<int64_t> split_for(int world) {
 void check_against_whole_batch(torch::ScalarType dtype, double tolerance,
                                torch::ScalarType param_dtype, double stats_tol,
                                bool constant_channel = false, double offset = 0.5,
-                               double grad_along_xhat = 0.0) {
+                               double grad_along_xhat = 0.0, bool channels_last = false) {
   auto& comm = communicator();
   const int world = comm.world_size(), rank = comm.rank();
   const auto sizes = split_for(world);
@@ -60,6 +60,10 @@ void check_against_whole_batch(torch::ScalarType dtype, double tolerance,
   // Upstream gradient; in training it partly follows the normalised input (xhat ~ (x-offset)/2).
   auto g = (torch::randn({n, channels, 3, 4}, gen) + grad_along_xhat * (x.to(torch::kFloat64) - offset) / 2)
                .to(dtype);
+  if (channels_last) {  // the layout training uses (--channels-last auto)
+    x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    g = g.contiguous(at::MemoryFormat::ChannelsLast);
+  }
   auto w = torch::rand({channels}, gen).to(param_dtype) + 0.5;
   auto b = torch::randn({channels}, gen).to(param_dtype);
   auto rm = torch::randn({channels}, gen).to(param_dtype);
@@ -100,6 +104,9 @@ void check_against_whole_batch(torch::ScalarType dtype, double tolerance,
     EXPECT_LE(rel_err(gw, ref->weight.grad()), tolerance) << "grad_weight";
     EXPECT_LE(rel_err(gb, ref->bias.grad()), tolerance) << "grad_bias";
     EXPECT_EQ(ym.scalar_type(), dtype);
+    if (channels_last && sizes[rank] > 0) {
+      EXPECT_TRUE(ym.is_contiguous(at::MemoryFormat::ChannelsLast)) << "rank " << rank;
+    }
     EXPECT_EQ(mine->running_mean.scalar_type(), param_dtype);
     EXPECT_LE(rel_err(mine->running_mean, ref->running_mean), stats_tol) << "running_mean";
     EXPECT_LE(rel_err(mine->running_var, ref->running_var), stats_tol) << "running_var";
@@ -125,6 +132,12 @@ TEST(SyncBatchNorm, EqualsBatchNormOnTheWholeBatchFp32) {
 // sums either way; outputs and gradients are rounded to bf16 (8-bit significand).
 TEST(SyncBatchNorm, EqualsBatchNormOnTheWholeBatchBf16Activations) {
   check_against_whole_batch(torch::kBFloat16, 1e-2, torch::kFloat32, 1e-5);
+}
+TEST(SyncBatchNorm, EqualsBatchNormOnTheWholeBatchChannelsLastFp32AndBf16) {
+  check_against_whole_batch(torch::kFloat32, 1e-5, torch::kFloat32, 1e-5, false, 0.5, 0.5,
+                            /*channels_last=*/true);
+  check_against_whole_batch(torch::kBFloat16, 1e-2, torch::kFloat32, 1e-5, false, 0.5, 0.5,
+                            /*channels_last=*/true);
 }
 // Inputs whose mean is 8 standard deviations (ReLU outputs, shifted activations): a formula that
 // rounds its large, nearly cancelling terms to bf16 before adding them misses by several percent.

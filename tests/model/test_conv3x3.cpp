@@ -37,15 +37,21 @@ TEST(Conv3x3, WinogradMatchesFp64Convolution) {
   // Winograd's transforms round a few times more than a direct sum, more so the more channels
   // are summed (measured: 2e-6 to 7e-6 of the largest value up to 128 channels, about 1e-5 at
   // 256; LibTorch's fp32 below 2e-6); a wrong transform or index is off by order 1.
-  struct Case { int64_t n, cin, cout, h, w; double tolerance; };
-  // Edges that are not multiples of the 4x4 tile, cin != cout, more than 64 output channels.
+  struct Case { int64_t n, cin, cout, h, w; double tolerance; bool channels_last = true; };
+  // Edges that are not multiples of the 4x4 tile, cin != cout, more than 64 output channels,
+  // output channels the filter-gradient kernel splits in blocks of 64+16 and 64+32+16, and an
+  // input in the default (NCHW) layout.
   for (const Case c : {Case{3, 16, 32, 7, 10, 2e-5}, Case{2, 48, 16, 8, 8, 2e-5},
                        Case{2, 64, 64, 5, 13, 2e-5}, Case{4, 16, 16, 32, 32, 2e-5},
                        Case{2, 32, 128, 6, 6, 2e-5}, Case{1, 80, 48, 1, 3, 2e-5},
+                       Case{2, 32, 80, 5, 6, 2e-5}, Case{2, 16, 112, 9, 4, 2e-5},
+                       Case{2, 32, 48, 7, 5, 2e-5, /*channels_last=*/false},
                        Case{2, 256, 256, 4, 4, 6e-5}}) {
     SCOPED_TRACE(::testing::Message() << "n " << c.n << " cin " << c.cin << " cout " << c.cout
-                                      << " " << c.h << "x" << c.w);
-    const auto x = torch::randn({c.n, c.cin, c.h, c.w}).contiguous(at::MemoryFormat::ChannelsLast);
+                                      << " " << c.h << "x" << c.w << (c.channels_last ? "" : " NCHW"));
+    const auto x = torch::randn({c.n, c.cin, c.h, c.w})
+                       .contiguous(c.channels_last ? at::MemoryFormat::ChannelsLast
+                                                   : at::MemoryFormat::Contiguous);
     const auto w = torch::randn({c.cout, c.cin, 3, 3}) * 0.2;
     const auto grad_y = torch::randn({c.n, c.cout, c.h, c.w});
 
@@ -58,7 +64,7 @@ TEST(Conv3x3, WinogradMatchesFp64Convolution) {
     const auto yd = torch::conv2d(xd, wd, {}, 1, 1);
     yd.backward(grad_y.to(torch::kDouble));
 
-    EXPECT_TRUE(y.is_contiguous(at::MemoryFormat::ChannelsLast));
+    if (c.channels_last) EXPECT_TRUE(y.is_contiguous(at::MemoryFormat::ChannelsLast));
     EXPECT_LT(relative_error(y, yd), c.tolerance);
     EXPECT_LT(relative_error(xw.grad(), xd.grad()), c.tolerance);
     EXPECT_LT(relative_error(ww.grad(), wd.grad()), c.tolerance);

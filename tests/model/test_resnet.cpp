@@ -1,5 +1,6 @@
 // model/: shapes, parameter counts and state-dict names, checked against PyTorch itself.
 #include <gtest/gtest.h>
+#include <cmath>
 #include <sstream>
 #include "model/network.h"
 #include "model/resnet.h"
@@ -64,4 +65,34 @@ TEST(ResNet, SameSeedSameWeights) {
   auto b = model::make_resnet("resnet14");
   auto pa = a->parameters(), pb = b->parameters();
   for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i]));
+}
+
+// He et al.'s ResNets start from their initialisation (normal, std sqrt(2 / (9 cout)), "fan out"),
+// as launch/reference_train.py does; the seed's resnet14 and ResNet-9 keep PyTorch's default
+// (uniform within 1/sqrt(fan in)), as their Python originals did. Accuracy comparisons with those
+// scripts rest on it.
+TEST(ResNet, ConvolutionsStartFromTheirModelsInitialisation) {
+  torch::manual_seed(4);
+  for (const char* name : {"resnet20", "resnet56", "resnet14", "resnet9"}) {
+    const bool he = std::string(name) != "resnet14" && std::string(name) != "resnet9";
+    int64_t convs = 0;
+    for (const auto& kv : model::make_model(name)->named_parameters()) {
+      const auto& w = kv.value();
+      if (w.dim() != 4) continue;
+      ++convs;
+      const double cout = double(w.size(0)), fan_in = double(w.numel() / w.size(0));
+      const double std = w.std().item<double>(), mean = w.mean().item<double>();
+      // Over >= 432 weights the sample std is within 15% of the true one by > 4 standard errors.
+      if (he) {
+        const double expected = std::sqrt(2.0 / (double(w.size(2) * w.size(3)) * cout));
+        EXPECT_NEAR(std, expected, 0.15 * expected) << name << " " << kv.key();
+        EXPECT_NEAR(mean, 0.0, 0.25 * expected) << name << " " << kv.key();
+      } else {
+        const double bound = 1.0 / std::sqrt(fan_in);
+        EXPECT_LE(w.abs().max().item<double>(), bound * (1 + 1e-6)) << name << " " << kv.key();
+        EXPECT_NEAR(std, bound / std::sqrt(3.0), 0.15 * bound / std::sqrt(3.0)) << name << " " << kv.key();
+      }
+    }
+    EXPECT_GE(convs, 7) << name;
+  }
 }

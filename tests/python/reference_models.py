@@ -132,9 +132,17 @@ def main():
     elif cmd == "save":
         torch.manual_seed(int(sys.argv[4]))
         model = make(name)
-        for m in model.modules():  # non-trivial buffers, so loading them is checked too
+        # Non-trivial BatchNorm parameters and buffers, so that loading them is checked too: the
+        # affine ones drawn at random, the running statistics as training leaves them (arbitrary
+        # ones would zero most ReLUs and leave logits that hardly depend on the input).
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.weight.uniform_(0.5, 1.5); m.bias.uniform_(-0.2, 0.2)
+            for _ in range(30):
+                model(torch.randn(16, 3, 32, 32))
+        for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-1, 1); m.running_var.uniform_(0.5, 2)
                 m.num_batches_tracked.fill_(7)
         sd = model.state_dict()
         torch.save({"model": dict(sd)}, sys.argv[3])

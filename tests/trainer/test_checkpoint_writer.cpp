@@ -48,16 +48,20 @@ TEST(CheckpointWriter, FilesHoldTheStateOfTheMomentTheyWereAskedFor) {
 TEST(CheckpointWriter, WritesLandInOrderAndAfterRunsOnceTheFilesAreThere) {
   TempDir dir;
   trainer::CheckpointWriter writer;
-  std::atomic<int> after_saw{-1};
+  std::atomic<int> afters{0}, mismatches{0}, last_after{-1};
   for (int i = 0; i < 20; ++i) {
     // Sizes that differ, and fresh content: a later write that landed first would show.
     std::vector<char> bytes(100000 + 977 * size_t(i), char('a' + i % 26));
     writer.write(std::move(bytes), {dir / "f"}, [&, i] {
-      after_saw = contents(dir / "f").size() == 100000 + 977 * size_t(i) ? i : -100;
+      // Each `after` must see its own write on disk, and run after the one before it.
+      if (contents(dir / "f") != std::string(100000 + 977 * size_t(i), char('a' + i % 26))) ++mismatches;
+      if (last_after.exchange(i) != i - 1) ++mismatches;
+      ++afters;
     });
   }
   writer.wait();
-  EXPECT_EQ(after_saw.load(), 19);
+  EXPECT_EQ(afters.load(), 20);
+  EXPECT_EQ(mismatches.load(), 0);
   const auto last = contents(dir / "f");
   EXPECT_EQ(last, std::string(100000 + 977 * 19, char('a' + 19 % 26)));
 }

@@ -140,6 +140,28 @@ TEST(TensorBoard, EventsReadBackWithTheTensorboardPackage) {
   EXPECT_NE(r.output.find("train_loss 300 0.333333"), std::string::npos) << r.output;
 }
 
+namespace {
+// The "logits" of reference_models.py's JSON line, every one of them, against ours.
+void expect_same_logits(const std::string& output, const torch::Tensor& ours, const std::string& name) {
+  auto pos = output.find("\"logits\": [[");
+  ASSERT_NE(pos, std::string::npos) << output;
+  std::istringstream py(output.substr(pos + 10));
+  for (int64_t i = 0; i < ours.size(0); ++i) {
+    for (int64_t k = 0; k < ours.size(1); ++k) {
+      double v = 0;
+      char sep = 0;
+      py >> sep;  // "," between logits; "[[" before the first row, ",[" before the others
+      if (k == 0) py >> sep;
+      ASSERT_TRUE(py >> v) << name << ": " << output;
+      EXPECT_NEAR(v, ours[i][k].item<double>(), 1e-4 * (1 + std::abs(v))) << name << " logit " << i << "," << k;
+    }
+    char close = 0;
+    py >> close;
+    ASSERT_EQ(close, ']') << name << ": row " << i << " of " << output;
+  }
+}
+}  // namespace
+
 TEST(Checkpoint, PyTorchLoadsTheModelStateDict) {
   DT_REQUIRE_PYTHON();
   for (const char* name : {"resnet20", "resnet9"}) {
@@ -165,16 +187,7 @@ TEST(Checkpoint, PyTorchLoadsTheModelStateDict) {
     auto logits = net->forward(x);
     ASSERT_GT((logits[0] - logits[1]).abs().max().item<double>(), 1e-2)
         << name << ": logits that do not depend on the input compare nothing";
-    auto pos = r.output.find("\"logits\": [[");
-    ASSERT_NE(pos, std::string::npos) << r.output;
-    std::istringstream py(r.output.substr(pos + 12));
-    for (int64_t k = 0; k < 10; ++k) {
-      double v = 0;
-      char sep = 0;
-      ASSERT_TRUE(py >> v) << name << ": " << r.output;
-      py >> sep;
-      EXPECT_NEAR(v, logits[0][k].item<double>(), 1e-4 * (1 + std::abs(v))) << name << " logit " << k;
-    }
+    expect_same_logits(r.output, logits, name);
   }
 }
 
@@ -191,36 +204,57 @@ TEST(Checkpoint, CppLoadsWhatPyTorchSaved) {
   net->eval();
   torch::manual_seed(0);
   auto logits = net->forward(torch::randn({4, 3, 32, 32}));
-  auto pos = r.output.find("\"logits\": [[");
-  ASSERT_NE(pos, std::string::npos) << r.output;
-  EXPECT_NEAR(std::stod(r.output.substr(pos + 12)), logits[0][0].item<double>(), 1e-4);
+  ASSERT_GT((logits[0] - logits[1]).abs().max().item<double>(), 1e-2)
+      << "logits that do not depend on the input compare nothing";
+  expect_same_logits(r.output, logits, "resnet14");
   EXPECT_EQ(net->named_buffers()["bn.num_batches_tracked"].item<int64_t>(), 7);
 }
 
-TEST(Checkpoint, RoundTripRestoresModelOptimizerAndPosition) {
+TEST(Checkpoint, RoundTripRestoresModelOptimizerPositionAndRandomStream) {
   test_util::TempDir dir;
   torch::manual_seed(2);
   auto a = model::make_resnet("resnet14");
   torch::optim::Adam opt(a->parameters(), torch::optim::AdamOptions(1e-3));
   torch::nn::functional::cross_entropy(a->forward(torch::randn({4, 3, 32, 32})),
                                        torch::randint(0, 10, {4})).backward();
-  opt.step();
+  opt.step();  // the forward in training mode also moved the BatchNorm buffers
   trainer::TrainingState st;
   st.epoch = 3;
   st.samples_done = 120;
   st.step = 77;
-  st.best_accuracy = 0.5;
+  st.world_size = 4;
+  st.best_accuracy = 0.625;
+  st.config = "lr = 0.001\nseed = 5\n";
   st.model_name = "resnet14";
+  st.seed = 5;
+  st.train_size = 50000;
   trainer::save_checkpoint(dir / "c.pt", *a, &opt, "adam", st);
+  const auto next_draws = torch::rand({8}, torch::kFloat64);  // what the saved stream draws next
 
   torch::manual_seed(9);
   auto b = model::make_resnet("resnet14");
   torch::optim::Adam opt_b(b->parameters(), torch::optim::AdamOptions(1e-3));
   auto loaded = trainer::load_checkpoint(dir / "c.pt", *b, &opt_b, "adam");
   ASSERT_TRUE(loaded.full);
+  EXPECT_TRUE(torch::equal(torch::rand({8}, torch::kFloat64), next_draws))
+      << "the CPU random stream continues where the checkpoint left it";
   EXPECT_EQ(loaded.state.epoch, 3);
   EXPECT_EQ(loaded.state.samples_done, 120);
   EXPECT_EQ(loaded.state.step, 77);
+  EXPECT_EQ(loaded.state.world_size, 4);
+  EXPECT_EQ(loaded.state.best_accuracy, 0.625);
+  EXPECT_EQ(loaded.state.config, st.config);
+  EXPECT_EQ(loaded.state.model_name, "resnet14");
+  EXPECT_EQ(loaded.state.seed, 5);
+  EXPECT_EQ(loaded.state.train_size, 50000);
+  auto buffers_b = b->named_buffers();
+  int64_t moved = 0;
+  for (const auto& kv : a->named_buffers()) {
+    ASSERT_NE(buffers_b.find(kv.key()), nullptr) << kv.key();
+    EXPECT_TRUE(torch::equal(kv.value(), buffers_b[kv.key()])) << kv.key();
+    if (kv.key().find("running_mean") != std::string::npos) moved += kv.value().abs().sum().item<double>() > 0;
+  }
+  EXPECT_GT(moved, 10) << "running statistics at their initial values compare nothing";
   auto pb = b->parameters();
   auto pa = a->parameters();
   for (size_t i = 0; i < pa.size(); ++i) {
