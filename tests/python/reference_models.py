@@ -6,6 +6,10 @@ option-A (zero-padded identity) shortcuts, and Page's fast ResNet-9 (DAWNBench).
     reference_models.py names MODEL          -> JSON {name: shape} of the state dict, in order
     reference_models.py load MODEL FILE      -> loads FILE["model"] strictly, prints a checksum
     reference_models.py save MODEL FILE SEED -> torch.save({"model": state_dict}) of a new model
+    reference_models.py bf16grads MODEL FILE OUT -> loads FILE["model"], one training-mode
+        forward under torch.autocast("cpu", bfloat16) on the batch of seed 99 (channels_last),
+        fp32 cross-entropy, backward; saves {"model": state_dict with each parameter replaced by
+        its gradient} to OUT
 """
 import collections, json, sys
 import torch, torch.nn as nn
@@ -129,6 +133,21 @@ def main():
         x = torch.randn(4, 3, 32, 32)
         print(json.dumps({"keys": len(ckpt["model"]), "logits": model(x).tolist(),
                           "param_sum": float(sum(p.double().sum() for p in model.parameters()))}))
+    elif cmd == "bf16grads":
+        model = make(name)
+        model.load_state_dict(torch.load(sys.argv[3], map_location="cpu")["model"], strict=True)
+        model = model.to(memory_format=torch.channels_last).train()
+        gen = torch.Generator().manual_seed(99)
+        x = torch.randn(24, 3, 32, 32, generator=gen).contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, 10, (24,), generator=gen)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(x)
+        F.cross_entropy(logits.float(), y).backward()
+        sd = dict(model.state_dict())
+        for k, p in model.named_parameters():
+            sd[k] = p.grad.contiguous()
+        torch.save({"model": sd}, sys.argv[4])
+        print(json.dumps({"logits_dtype": str(logits.dtype)}))
     elif cmd == "save":
         torch.manual_seed(int(sys.argv[4]))
         model = make(name)
