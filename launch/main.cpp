@@ -62,6 +62,36 @@ void print_error(const dt::comm::World& world, const std::exception& e, int code
   }
 }
 
+// Under a launcher, --help must have been given to every rank or to none (an MPMD line may give
+// it to some only, and the others would wait for the help ranks at their first collective until
+// its deadline). A help rank takes part in the input check as failing; then every rank that found
+// a failure learns whether it was only --help, and from where. Returns the first rank without
+// --help (world.size: every rank had it).
+int help_agreement(const dt::comm::World& world, bool this_rank_help) {
+  return dt::comm::first_failing_rank(world, !this_rank_help, kInputCheckTimeout);
+}
+
+// --help: rank 0 prints the help and every rank exits 0; under a launcher only if every rank was
+// given it (help_agreement), else all exit 2, the lowest help rank saying why.
+int help(const dt::comm::World& world, const std::string& text) {
+  using namespace dt;
+  if (world.mpi && world.size > 1) {
+    const int first = comm::first_failing_rank(world, true, kInputCheckTimeout);  // the input check
+    const int without = help_agreement(world, true);
+    if (without < world.size) {
+      std::exception_ptr cause;
+      if (world.rank == first) {
+        cause = std::make_exception_ptr(trainer::ConfigError(
+            "--help was given to rank " + std::to_string(first) + " but not to rank " +
+            std::to_string(without) + " (give it to every rank, or to none)"));
+      }
+      throw comm::JointStop(cause);
+    }
+  }
+  if (world.rank == 0) std::printf("%s\n", text.c_str());
+  return 0;
+}
+
 int run(dt::comm::World& world, int argc, char** argv) {
   using namespace dt;
   // Each rank checks its own input first (flags, environment, data files). Under a launcher the
@@ -74,10 +104,7 @@ int run(dt::comm::World& world, int argc, char** argv) {
   std::exception_ptr bad_input;
   try {
     cli = launch::parse_cli(argc, argv);
-    if (cli.help) {
-      if (world.rank == 0) std::printf("%s\n", cli.help_text.c_str());
-      return 0;
-    }
+    if (cli.help) return help(world, cli.help_text);
     source = launch::resolve_data_source(cli, kSyntheticDefault);
     auto& config = cli.config;
     if (config.threads > 0) torch::set_num_threads(int(config.threads));
@@ -108,7 +135,10 @@ int run(dt::comm::World& world, int argc, char** argv) {
   }
   if (world.mpi) {
     const int first = comm::first_failing_rank(world, bad_input != nullptr, kInputCheckTimeout);
-    if (first < world.size) throw comm::JointStop(first == world.rank ? bad_input : nullptr);
+    if (first < world.size) {
+      help_agreement(world, false);  // a rank given --help counts as failing here: which was it?
+      throw comm::JointStop(first == world.rank ? bad_input : nullptr);
+    }
   }
   auto& config = cli.config;
   // What every rank must agree on: the resolved flags and the kind of device (a CPU rank would

@@ -1,5 +1,6 @@
 // launch/cli: strict validation in process, and the binary's one-line errors with exit code 2.
 #include <gtest/gtest.h>
+#include <chrono>
 #include <fstream>
 #include "launch/cli.h"
 #include "tests/test_util.h"
@@ -208,6 +209,22 @@ TEST(CliBinary, BadInputUnderMpirunIsOneLineFromOneRank) {
     EXPECT_NE(r.output.find("dist_train: error: " + needle), std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("MPI_ABORT"), std::string::npos) << r.output;
   }
+  // --help on some ranks only (an MPMD line): the others must not wait out a deadline for them.
+  for (const auto& [line, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"-np 1 " + ok + " --help : -np 1 " + ok, "rank 0: --help was given to rank 0 but not to rank 1"},
+           {"-np 1 " + ok + " : -np 1 " + ok + " --help", "rank 1: --help was given to rank 1 but not to rank 0"}}) {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = test_util::run_command(mpirun + line);
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 60.0);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_EQ(lines(r.output), 1u) << r.output;
+    EXPECT_NE(r.output.find("dist_train: error: " + needle), std::string::npos) << r.output;
+  }
+  auto every = test_util::run_command(mpirun + "-np 2 " + ok + " --help");
+  EXPECT_EQ(every.exit_code, 0) << every.output;
+  EXPECT_EQ(every.output.find("Data-parallel ResNet training"),
+            every.output.rfind("Data-parallel ResNet training")) << "printed once: " << every.output;
+  EXPECT_NE(every.output.find("Data-parallel ResNet training"), std::string::npos) << every.output;
   // A launcher of one has a communicator, so SyncBatchNorm can be asked for; not with a graph.
   auto sync_bn = test_util::run_command(mpirun + "-np 1 " + ok + " --cuda-graph --sync-bn");
   EXPECT_EQ(sync_bn.exit_code, 2) << sync_bn.output;
