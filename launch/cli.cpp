@@ -256,6 +256,9 @@ std::string resolve_data_source(CliResult& cli, int64_t synthetic_default) {
   // --eval-only reads the test split alone (launch/main.cpp).
   const std::string use = c.eval_only ? "evaluating on " : "training on ";
   if (c.synthetic > 0) {
+    if (!cli.data_defaulted) {  // one of them would be ignored
+      throw ConfigError("--data and --synthetic exclude each other (got --data " + c.data_dir + ")");
+    }
     c.data_dir.clear();
     return use + std::to_string(c.synthetic) + " synthetic images (--synthetic)";
   }

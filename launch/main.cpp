@@ -38,6 +38,7 @@ int exit_code(const std::exception& e) {
   using namespace dt;
   if (dynamic_cast<const trainer::ConfigError*>(&e) || dynamic_cast<const data::DataError*>(&e) ||
       dynamic_cast<const trainer::CheckpointError*>(&e) ||
+      dynamic_cast<const trainer::OutputError*>(&e) ||
       dynamic_cast<const comm::LaunchError*>(&e) || dynamic_cast<const comm::RankMismatch*>(&e)) {
     return 2;
   }
@@ -54,11 +55,14 @@ void print_error(const dt::comm::World& world, const std::exception& e, int code
   const bool names_ranks = dynamic_cast<const dt::comm::RankMismatch*>(&e) != nullptr;
   const std::string where =
       world.size > 1 && !names_ranks ? "rank " + std::to_string(world.rank) + ": " : "";
+  // LibTorch's errors (out of memory, say) carry a C++ stack trace in what(): not for users.
+  const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+  const char* what = torch_error ? torch_error->what_without_backtrace() : e.what();
   if (code == 1) {
     std::fprintf(stderr, "dist_train: rank %d on %s failed: %s\n", world.rank, world.host.c_str(),
-                 e.what());
+                 what);
   } else {
-    std::fprintf(stderr, "dist_train: error: %s%s\n", where.c_str(), e.what());
+    std::fprintf(stderr, "dist_train: error: %s%s\n", where.c_str(), what);
   }
 }
 

@@ -306,10 +306,25 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
       throw CheckpointError(path + ": checkpoint is for another model: '" + kv.key() + "' is " +
                             shape(it->value()) + " there, " + shape(kv.value()) + " here");
     }
+    if (it->value().is_floating_point() != kv.value().is_floating_point()) {
+      throw CheckpointError(path + ": '" + kv.key() + "' is of type " +
+                            std::string(c10::toString(it->value().scalar_type())) + ", expected " +
+                            std::string(c10::toString(kv.value().scalar_type())));
+    }
   }
   for (const auto& kv : weights) {
     if (mine.find(kv.key()) == mine.end()) {
       throw CheckpointError(path + ": checkpoint is for another model: unexpected '" + kv.key() + "'");
+    }
+    // Values no run of ours writes (it never checkpoints a non-finite loss's weights), and that
+    // would otherwise surface later as a diverged run or a chance-level score.
+    const auto& t = kv.value();
+    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) {
+      throw CheckpointError(path + ": '" + kv.key() + "' holds non-finite values (NaN or Inf)");
+    }
+    if (t.is_floating_point() && kv.key().size() >= 11 &&
+        kv.key().compare(kv.key().size() - 11, 11, "running_var") == 0 && (t < 0).any().item<bool>()) {
+      throw CheckpointError(path + ": '" + kv.key() + "' holds a negative variance");
     }
   }
 
@@ -377,11 +392,28 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
           throw CheckpointError(path + ": optimizer state '" + name + "' of parameter " +
                                 std::to_string(i) + " has the wrong shape");
         }
+        if (!t.is_floating_point()) {
+          throw CheckpointError(path + ": optimizer state '" + name + "' of parameter " +
+                                std::to_string(i) + " is of type " +
+                                std::string(c10::toString(t.scalar_type())));
+        }
+        if (!torch::isfinite(t).all().item<bool>() ||
+            (std::string(name) == "exp_avg_sq" && (t < 0).any().item<bool>())) {
+          throw CheckpointError(path + ": optimizer state '" + name + "' of parameter " +
+                                std::to_string(i) + " holds " +
+                                (std::string(name) == "exp_avg_sq" ? "negative or " : "") +
+                                "non-finite values");
+        }
         return t.to(p.device(), p.scalar_type()).contiguous(p.suggest_memory_format());
       };
       if (optimizer_kind == "adam") {
         auto st = std::make_unique<torch::optim::AdamParamState>();
-        st->step(require(e, "step", path).toInt());
+        const int64_t step = require(e, "step", path).toInt();
+        if (step < 0) {
+          throw CheckpointError(path + ": optimizer state 'step' of parameter " + std::to_string(i) +
+                                " is negative (" + std::to_string(step) + ")");
+        }
+        st->step(step);
         st->exp_avg(state_tensor("exp_avg"));
         st->exp_avg_sq(state_tensor("exp_avg_sq"));
         states.emplace_back(p.unsafeGetTensorImpl(), std::move(st));

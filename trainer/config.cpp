@@ -104,6 +104,8 @@ void validate(const Config& c) {
   require(c.comm_timeout_s >= 1e-3 && c.comm_timeout_s <= 1e6,
           "--comm-timeout must be in [0.001, 1e6] seconds");
   require(c.log_every >= 1, "--log-every must be >= 1");
+  require(!c.log_dir.empty(), "--log-dir must not be empty (use . for the current folder)");
+  require(!c.checkpoint_dir.empty(), "--checkpoint-dir must not be empty (use . for the current folder)");
   require(one_of(c.eval_mode, {"rank0", "distributed"}),
           "--eval must be rank0 or distributed, got '" + c.eval_mode + "'");
   require(c.checkpoint_every >= 0, "--checkpoint-every must be >= 0");

@@ -1,10 +1,13 @@
 #include "trainer/metrics.h"
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 #include <stdexcept>
+#include "trainer/errors.h"
 
 namespace dt::trainer {
 std::string json_number(double v) {
@@ -48,7 +51,7 @@ MetricsLog::MetricsLog(const std::string& path) : path_(path) {
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
   out_.open(path, std::ios::app);
-  if (!out_) throw std::runtime_error("cannot open " + path);
+  if (!out_) throw OutputError(path + ": cannot open: " + std::strerror(errno));
 }
 
 void MetricsLog::write(const EpochMetrics& m) {
@@ -58,6 +61,7 @@ void MetricsLog::write(const EpochMetrics& m) {
        << ", \"images_per_s\": " << json_number(m.images_per_s) << ", \"seconds\": " << json_number(m.seconds)
        << ", \"lr\": " << json_number(m.lr) << "}\n";
   out_.flush();
+  if (!out_) throw OutputError(path_ + ": cannot write: " + std::strerror(errno));
 }
 
 }  // namespace dt::trainer

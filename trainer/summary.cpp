@@ -1,6 +1,9 @@
 #include <spdlog/spdlog.h>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
+#include "trainer/errors.h"
 #include "trainer/metrics.h"
 #include "trainer/trainer.h"
 
@@ -26,7 +29,10 @@ void write_summary(const std::string& path, const Config& c, const RunContext& c
     << ", \"final_test_accuracy\": " << num(s.last_eval.accuracy)
     << ", \"best_test_accuracy\": " << num(s.best_accuracy)
     << ", \"final_train_loss\": " << num(s.final_train_loss) << "}\n";
-  std::ofstream(path) << o.str();
+  std::ofstream out(path);
+  out << o.str();
+  out.close();
+  if (!out) throw OutputError(path + ": cannot write: " + std::strerror(errno));
 }
 
 void log_summary(const Config& c, const RunContext& ctx, const TrainSummary& s) {

@@ -1,10 +1,12 @@
 #include "trainer/tensorboard.h"
 
 #include <unistd.h>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include "trainer/errors.h"
 
 namespace dt::trainer {
 namespace {
@@ -75,7 +77,7 @@ TensorBoardWriter::TensorBoardWriter(const std::string& dir) {
            ("events.out.tfevents." + std::to_string(int64_t(wall_time())) + "." + host))
               .string();
   out_.open(path_, std::ios::binary);
-  if (!out_) throw std::runtime_error("cannot create TensorBoard file " + path_);
+  if (!out_) throw OutputError(path_ + ": cannot create: " + std::strerror(errno));
   std::string e = event_header(0);
   put_bytes(e, 3, "brain.Event:2");
   write_record(e);
@@ -91,6 +93,11 @@ void TensorBoardWriter::add_scalar(const std::string& tag, float value, int64_t 
   std::string e = event_header(step);
   put_bytes(e, 5, summary);
   write_record(e);
+}
+
+void TensorBoardWriter::flush() {
+  out_.flush();
+  if (!out_) throw OutputError(path_ + ": cannot write: " + std::strerror(errno));
 }
 
 void TensorBoardWriter::write_record(const std::string& data) {

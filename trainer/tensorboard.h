@@ -12,7 +12,8 @@ class TensorBoardWriter {
   // Creates DIR/events.out.tfevents.<time>.<host>.
   explicit TensorBoardWriter(const std::string& dir);
   void add_scalar(const std::string& tag, float value, int64_t step);
-  void flush() { out_.flush(); }
+  // Throws OutputError if what was written so far did not reach the file.
+  void flush();
   const std::string& path() const { return path_; }
 
  private:

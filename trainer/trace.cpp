@@ -1,5 +1,7 @@
 #include "trainer/trace.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -87,8 +89,9 @@ void Trace::write(const std::string& path, comm::Communicator* comm, int rank, i
   }
   o << "\n]}\n";
   std::ofstream out(path);
-  if (!out) throw ConfigError("--trace " + path + ": cannot write");
   out << o.str();
+  out.close();
+  if (!out) throw OutputError("--trace " + path + ": cannot write: " + std::strerror(errno));
 }
 
 }  // namespace dt::trainer

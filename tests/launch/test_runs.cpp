@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include "model/resnet.h"
@@ -250,6 +251,25 @@ TEST(Runs, BadCheckpointGivesExitCode2) {
   EXPECT_NE(r.output.find("dist_train: error: "), std::string::npos) << r.output;
   auto missing = test_util::run_command(binary() + kCommon + " --resume " + (d / "none.pt") + dirs(d, "a"));
   EXPECT_EQ(missing.exit_code, 2) << missing.output;
+}
+
+// A full disk under an output file (here /dev/full behind the file's name): exit 2 with the file
+// and the system's reason as the last line, not a run that reports success with its logs empty.
+TEST(Runs, AnOutputFileThatCannotBeWrittenEndsTheRunWithExitCode2) {
+  if (!std::filesystem::exists("/dev/full")) GTEST_SKIP() << "no /dev/full on this system";
+  const std::string quick = " --synthetic 200 --batch-size 20 --epochs 1 --threads 1 --device cpu";
+  for (const std::string file : {"metrics.jsonl", "summary.json", "trace.json"}) {
+    TempDir d;
+    std::filesystem::create_directories(d / "a");
+    std::filesystem::create_symlink("/dev/full", d / ("a/" + file));
+    auto r = test_util::run_command(binary() + quick + dirs(d, "a") +
+                                    (file == "trace.json" ? " --trace " + (d / "a/trace.json") : ""));
+    EXPECT_EQ(r.exit_code, 2) << file << "\n" << r.output;
+    const auto last_line = r.output.substr(r.output.rfind('\n', r.output.size() - 2) + 1);
+    EXPECT_EQ(last_line.rfind("dist_train: error: ", 0), 0u) << last_line;
+    EXPECT_NE(last_line.find(file + ": cannot write: No space left on device"), std::string::npos)
+        << last_line;
+  }
 }
 
 TEST(Runs, WriterKilledMidCheckpointLeavesThePreviousOneLoadable) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <sstream>
 #include "data/synthetic.h"
 #include "model/network.h"
@@ -267,6 +268,19 @@ TEST(Checkpoint, RoundTripRestoresModelOptimizerPositionAndRandomStream) {
   }
 }
 
+namespace {
+// The message of the CheckpointError that loading `path` into a resnet14 raises; "" if none.
+std::string load_error(const std::string& path) {
+  auto net = model::make_resnet("resnet14");
+  try {
+    trainer::load_checkpoint(path, *net, nullptr, "adam");
+  } catch (const trainer::CheckpointError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
 TEST(Checkpoint, BadCheckpointsAreRejectedClearly) {
   test_util::TempDir dir;
   auto net = model::make_resnet("resnet14");
@@ -289,9 +303,18 @@ TEST(Checkpoint, BadCheckpointsAreRejectedClearly) {
   write("text.pt", std::vector<char>{'h', 'e', 'l', 'l', 'o'});
   auto other = model::make_resnet("resnet20");
   trainer::save_checkpoint(dir / "other.pt", *other, nullptr, "adam", st);
+  {  // well-formed files whose values no run writes: a NaN weight, a negative running variance
+    torch::NoGradGuard g;
+    auto bad = model::make_resnet("resnet14");
+    bad->named_parameters()["layer2.1.conv1.weight"][3][1][0][2] = std::nan("");
+    trainer::save_checkpoint(dir / "nan.pt", *bad, nullptr, "adam", st);
+    auto negative = model::make_resnet("resnet14");
+    negative->named_buffers()["layer1.0.bn2.running_var"][5] = -0.5;
+    trainer::save_checkpoint(dir / "negvar.pt", *negative, nullptr, "adam", st);
+  }
 
   for (const char* name : {"truncated.pt", "flipped.pt", "flipped_end.pt", "text.pt", "other.pt",
-                           "missing.pt"}) {
+                           "missing.pt", "nan.pt", "negvar.pt"}) {
     auto target = model::make_resnet("resnet14");
     auto before = trainer::state_dict(*target);
     try {
@@ -304,6 +327,35 @@ TEST(Checkpoint, BadCheckpointsAreRejectedClearly) {
     // A rejected checkpoint leaves the model untouched.
     for (const auto& kv : trainer::state_dict(*target)) {
       EXPECT_TRUE(torch::equal(kv.value(), before.at(kv.key()))) << name << " " << kv.key();
+    }
+  }
+  EXPECT_NE(load_error(dir / "nan.pt").find("'layer2.1.conv1.weight' holds non-finite values"),
+            std::string::npos);
+  EXPECT_NE(load_error(dir / "negvar.pt").find("'layer1.0.bn2.running_var' holds a negative variance"),
+            std::string::npos);
+  // Adam's state: an Inf in a first moment, a negative second moment.
+  for (const std::string what : {"exp_avg", "exp_avg_sq"}) {
+    auto net_a = model::make_resnet("resnet14");
+    torch::optim::Adam adam(net_a->parameters(), torch::optim::AdamOptions(1e-3));
+    torch::nn::functional::cross_entropy(net_a->forward(torch::randn({2, 3, 32, 32})),
+                                         torch::randint(0, 10, {2})).backward();
+    adam.step();
+    auto& state = static_cast<torch::optim::AdamParamState&>(
+        *adam.state()[net_a->parameters()[4].unsafeGetTensorImpl()]);
+    {
+      torch::NoGradGuard g;
+      (what == "exp_avg" ? state.exp_avg() : state.exp_avg_sq()).view(-1)[7] =
+          what == "exp_avg" ? std::numeric_limits<double>::infinity() : -1.0;
+    }
+    trainer::save_checkpoint(dir / "adam.pt", *net_a, &adam, "adam", st);
+    auto target = model::make_resnet("resnet14");
+    torch::optim::Adam target_adam(target->parameters(), torch::optim::AdamOptions(1e-3));
+    try {
+      trainer::load_checkpoint(dir / "adam.pt", *target, &target_adam, "adam");
+      ADD_FAILURE() << "a bad " << what << " was accepted";
+    } catch (const trainer::CheckpointError& e) {
+      EXPECT_NE(std::string(e.what()).find("optimizer state '" + what + "' of parameter 4 holds"),
+                std::string::npos) << e.what();
     }
   }
 }
@@ -320,15 +372,6 @@ void rewrite_checkpoint(const std::string& from, const std::string& to,
   trainer::write_file_atomically(to, trainer::torch_save_bytes(dict));
 }
 
-std::string load_error(const std::string& path) {
-  auto net = model::make_resnet("resnet14");
-  try {
-    trainer::load_checkpoint(path, *net, nullptr, "adam");
-  } catch (const trainer::CheckpointError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 
