@@ -17,6 +17,7 @@
 #include "comm/world.h"
 #include "data/cifar10.h"
 #include "data/errors.h"
+#include "data/fingerprint.h"
 #include "data/synthetic.h"
 #include "launch/cli.h"
 #include "launch/device.h"
@@ -145,17 +146,23 @@ int run(dt::comm::World& world, int argc, char** argv) {
     }
   }
   auto& config = cli.config;
-  // What every rank must agree on: the resolved flags and the kind of device (a CPU rank would
-  // leave the GPU ranks waiting in NCCL's set-up). Rank 0 prints it with the hash compared.
+  // What every rank must agree on: the resolved flags, the kind of device (a CPU rank would
+  // leave the GPU ranks waiting in NCCL's set-up) and the data itself (the same path may hold
+  // different copies on different nodes). Rank 0 prints it with the hash compared.
+  auto describe = [](const char* split, const data::Dataset& set) {
+    return fmt::format("{} set = {} images, fingerprint {:016x}\n", split, set.size(),
+                       data::fingerprint(set));
+  };
   const std::string resolved = trainer::to_string(config) + "resolved device type = " +
-                               (ctx.device.is_cuda() ? "cuda" : "cpu") + "\n";
+                               (ctx.device.is_cuda() ? "cuda" : "cpu") + "\n" +
+                               describe("training", train) + describe("test", test);
 
   if (world.mpi) {
     const auto timeout = std::chrono::milliseconds(int64_t(config.comm_timeout_s * 1000));
     g_comm = std::make_unique<comm::Communicator>(world, timeout);
     // The first collective, over MPI and before NCCL exists.
     comm::require_same_text_on_all_ranks(*g_comm, resolved,
-                                         "the resolved configuration (flags, $CIFAR10_DIR, device)");
+                                         "the resolved configuration (flags, $CIFAR10_DIR, device, data)");
     if (ctx.device.is_cuda()) g_comm->start_nccl(int(ctx.device.index()));
     ctx.comm = g_comm.get();
   }

@@ -3,6 +3,8 @@
 #include <fstream>
 #include "data/cifar10.h"
 #include "data/errors.h"
+#include "data/fingerprint.h"
+#include "data/synthetic.h"
 #include "tests/test_util.h"
 
 using namespace dt;
@@ -113,4 +115,21 @@ TEST(Cifar10Reader, FileCutAtARecordBoundaryIsRejected) {
   auto msg = error_of([&] { data::read_cifar10(dir.path().string(), data::Split::Train); });
   EXPECT_NE(msg.find("data_batch_1.bin: 3 records"), std::string::npos) << msg;
   EXPECT_NE(msg.find("10000"), std::string::npos) << msg;
+}
+
+// The fingerprint ranks compare: equal for equal data, different after any one pixel or label
+// changes, or when the same bytes are cut into another number of images.
+TEST(DatasetFingerprint, ChangesWithAnyPixelOrLabel) {
+  const auto a = data::make_synthetic(300, 4), b = data::make_synthetic(300, 4);
+  const uint64_t f = data::fingerprint(a);
+  EXPECT_EQ(data::fingerprint(b), f);
+  EXPECT_NE(data::fingerprint(data::make_synthetic(300, 5)), f);
+  auto pixel = data::Dataset{a.images.clone(), a.labels.clone(), ""};
+  pixel.images[217][2][31][30] += 1;  // one pixel, late in the buffer
+  EXPECT_NE(data::fingerprint(pixel), f);
+  auto label = data::Dataset{a.images.clone(), a.labels.clone(), ""};
+  label.labels[299] = (label.labels[299].item<int64_t>() + 1) % 10;
+  EXPECT_NE(data::fingerprint(label), f);
+  auto fewer = data::Dataset{a.images.narrow(0, 0, 299).contiguous(), a.labels.narrow(0, 0, 299).contiguous(), ""};
+  EXPECT_NE(data::fingerprint(fewer), f);
 }

@@ -272,6 +272,32 @@ TEST(Runs, AnOutputFileThatCannotBeWrittenEndsTheRunWithExitCode2) {
   }
 }
 
+// Two nodes with different copies under the same --data path (here: one whose data_batch_2.bin
+// is a second data_batch_1.bin): refused before training, naming the rank and both fingerprints.
+TEST(Runs, RanksWithDifferentDataUnderTheSamePathAreRefused) {
+  DT_REQUIRE_CIFAR();
+  TempDir d;
+  const std::string cifar = test_util::cifar_dir();
+  for (const char* node : {"n0", "n1"}) {
+    std::filesystem::create_directories(d / (std::string(node) + "/data"));
+    for (const char* f : {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                          "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"}) {
+      const std::string source =
+          std::string(node) == "n1" && std::string(f) == "data_batch_2.bin" ? "data_batch_1.bin" : f;
+      std::filesystem::create_symlink(cifar + "/" + source, d / (std::string(node) + "/data/" + f));
+    }
+  }
+  const std::string rank = binary() + " --data data --threads 1 --device cpu --max-steps 1" + dirs(d, "out");
+  auto r = test_util::run_command(test_util::mpirun() + " --allow-run-as-root --oversubscribe -np 1 --wdir " +
+                                  (d / "n0") + " " + rank + " : -np 1 --wdir " + (d / "n1") + " " + rank);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("differs between ranks: rank 1 has 'training set = 50000 images, fingerprint "),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("rank 0 has 'training set = 50000 images, fingerprint "), std::string::npos)
+      << r.output;
+  EXPECT_FALSE(std::filesystem::exists(d / "out/last.pt"));
+}
+
 TEST(Runs, WriterKilledMidCheckpointLeavesThePreviousOneLoadable) {
   TempDir d;
   auto net = model::make_resnet("resnet110");  // ~7 MB: the write takes a while
