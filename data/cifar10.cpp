@@ -4,6 +4,7 @@
 #include <fstream>
 #include <vector>
 #include "data/errors.h"
+#include "data/regular_file.h"
 
 namespace dt::data {
 namespace {
@@ -42,12 +43,13 @@ Dataset parse_cifar10_records(const uint8_t* bytes, size_t size, const std::stri
 }
 
 Dataset read_cifar10_file(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw DataError(path + ": CIFAR-10 file not found");
+  if (const auto problem = regular_file_problem(path); !problem.empty()) {
+    throw DataError(path + (problem == "no such file" ? ": CIFAR-10 file not found"
+                                                      : ": cannot read CIFAR-10 records from it: " + problem));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw DataError(path + ": cannot open for reading");
+  std::error_code ec;
   const auto bytes = std::filesystem::file_size(path, ec);
   if (ec) throw DataError(path + ": cannot read size: " + ec.message());
   std::vector<uint8_t> buf(bytes);

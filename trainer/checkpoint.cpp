@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 #include "comm/fnv1a.h"
+#include "data/regular_file.h"
 #include "trainer/errors.h"
 
 namespace dt::trainer {
@@ -94,8 +95,10 @@ uint64_t checksum_of(const c10::Dict<std::string, torch::Tensor>& model,
 }
 
 std::vector<char> read_file(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw CheckpointError(path + ": no such checkpoint file");
+  if (const auto problem = data::regular_file_problem(path); !problem.empty()) {
+    throw CheckpointError(path + (problem == "no such file" ? ": no such checkpoint file"
+                                                            : ": cannot read a checkpoint from it: " + problem));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) fail_io("cannot open", path);
   return std::vector<char>((std::istreambuf_iterator<char>(in)), {});

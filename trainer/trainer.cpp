@@ -189,8 +189,10 @@ void Trainer::State::resume() {
   std::string file = config.resume;
   if (config.resume == "auto") {
     file = path("last.pt");
+    // Nothing at all under that name means a fresh start; anything else (a symbolic link to a
+    // missing file, say) goes to the loader, which says what is wrong with it.
     std::error_code ec;
-    if (!std::filesystem::exists(file, ec)) {
+    if (std::filesystem::symlink_status(file, ec).type() == std::filesystem::file_type::not_found) {
       if (config.eval_only) throw CheckpointError("--eval-only --resume auto: no " + file + " to evaluate");
       if (rank0()) spdlog::info("--resume auto: no {} yet, starting from scratch", file);
       return;

@@ -1,5 +1,6 @@
 // launch/cli: strict validation in process, and the binary's one-line errors with exit code 2.
 #include <gtest/gtest.h>
+#include <filesystem>
 #include <chrono>
 #include <fstream>
 #include "launch/cli.h"
@@ -111,6 +112,8 @@ TEST(Cli, HelpDocumentsEveryFlagWithItsDefault) {
 TEST(CliBinary, BadInputExitsWithCode2AndOneLine) {
   test_util::TempDir dir;
   std::ofstream(dir / "data_batch_1.bin") << "short";
+  std::filesystem::create_directories(dir / "dangling");
+  std::filesystem::create_symlink("/nonexistent/last.pt", dir / "dangling/last.pt");
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"--batch-size 0", "--batch-size"},
       {"--lr -1", "--lr"},
@@ -143,6 +146,11 @@ TEST(CliBinary, BadInputExitsWithCode2AndOneLine) {
       {"--synthetic 100 --eval-only --resume auto", "no checkpoints/last.pt to evaluate"},
       {"--synthetic 100 --eval-only --resume data_batch_1.bin", "not a readable PyTorch checkpoint"},
       {"--synthetic 100 --eval-only --resume nope.pt", "nope.pt: no such checkpoint file"},
+      // --resume auto starts afresh only when nothing at all has the name (a dangling link's
+      // run would otherwise start over and replace it).
+      {"--synthetic 100 --resume auto --checkpoint-dir dangling",
+       "dangling/last.pt: cannot read a checkpoint from it: a symbolic link to a missing file"},
+      {"--synthetic 100 --resume .", ".: cannot read a checkpoint from it: a folder, not a file"},
       {"--eval-only --resume nope.pt", "--eval-only: no CIFAR-10 test set found"},
       {"--synthetic 100 --data .", "--data and --synthetic exclude each other"},
       {"--synthetic 100 --log-dir ''", "--log-dir must not be empty"},
