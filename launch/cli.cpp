@@ -165,7 +165,7 @@ CliResult parse_cli(int argc, const char* const* argv) {
   f.value("Execution", "device", &Config::device, "device: auto|cuda|cpu");
   f.value("Execution", "seed", &Config::seed, "seed of weights, shuffling and augmentation");
   f.value("Execution", "threads", &Config::threads, "intra-op CPU threads (0: LibTorch default)");
-  f.value("Execution", "max-steps", &Config::max_steps, "stop after N steps (0: no limit)");
+  f.value("Execution", "max-steps", &Config::max_steps, "stop once N optimizer steps are done in all, a resumed checkpoint's included (0: no limit)");
   f.value("Execution", "channels-last", &Config::channels_last, "NHWC memory format: auto|on|off");
   f.value("Execution", "cpu-conv", &Config::cpu_conv,
           "CPU 3x3 convolutions: auto (Winograd F(4x4,3x3) for fp32 stride-1 layers on AVX-512 "

@@ -309,7 +309,9 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
       throw CheckpointError(path + ": checkpoint is for another model: '" + kv.key() + "' is " +
                             shape(it->value()) + " there, " + shape(kv.value()) + " here");
     }
-    if (it->value().is_floating_point() != kv.value().is_floating_point()) {
+    // (An integer buffer such as num_batches_tracked may come as floating point: LibTorch's
+    // Module::to(dtype) converts every buffer.)
+    if (kv.value().is_floating_point() && !it->value().is_floating_point()) {
       throw CheckpointError(path + ": '" + kv.key() + "' is of type " +
                             std::string(c10::toString(it->value().scalar_type())) + ", expected " +
                             std::string(c10::toString(kv.value().scalar_type())));

@@ -1,5 +1,6 @@
 #include <spdlog/spdlog.h>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -8,6 +9,16 @@
 #include "trainer/trainer.h"
 
 namespace dt::trainer {
+
+namespace {
+// A run that never evaluated (--eval-every 0, a stop before the first evaluation) has no test
+// accuracy: NaN, written as null, not 0. A best of 0 is "none": no evaluation scores 0 on ten
+// classes.
+double final_accuracy(const TrainSummary& s) {
+  return s.last_eval.samples > 0 ? s.last_eval.accuracy : std::nan("");
+}
+double best_accuracy(const TrainSummary& s) { return s.best_accuracy > 0 ? s.best_accuracy : std::nan(""); }
+}  // namespace
 
 void write_summary(const std::string& path, const Config& c, const RunContext& ctx,
                    const TrainSummary& s) {
@@ -26,8 +37,8 @@ void write_summary(const std::string& path, const Config& c, const RunContext& c
     o << (p ? ", " : "") << "\"" << phase_name(Phase(p)) << "\": " << num(s.phases.seconds(Phase(p)));
   }
   o << "}, \"wall_seconds\": " << num(s.train_seconds)
-    << ", \"final_test_accuracy\": " << num(s.last_eval.accuracy)
-    << ", \"best_test_accuracy\": " << num(s.best_accuracy)
+    << ", \"final_test_accuracy\": " << num(final_accuracy(s))
+    << ", \"best_test_accuracy\": " << num(best_accuracy(s))
     << ", \"final_train_loss\": " << num(s.final_train_loss) << "}\n";
   std::ofstream out(path);
   out << o.str();
@@ -58,8 +69,9 @@ void log_summary(const Config& c, const RunContext& ctx, const TrainSummary& s) 
                  s.phases.seconds(Phase::Evaluation), s.phases.seconds(Phase::Checkpoint),
                  s.phases.seconds(Phase::Verify));
   }
-  spdlog::info("summary: best test accuracy {:.2f}%, final {:.2f}%; checkpoint {}/last.pt",
-               100 * s.best_accuracy, 100 * s.last_eval.accuracy, c.checkpoint_dir);
+  const auto percent = [](double v) { return std::isnan(v) ? std::string("none") : fmt::format("{:.2f}%", 100 * v); };
+  spdlog::info("summary: best test accuracy {}, final {}; checkpoint {}/last.pt",
+               percent(best_accuracy(s)), percent(final_accuracy(s)), c.checkpoint_dir);
 }
 
 }  // namespace dt::trainer

@@ -44,6 +44,23 @@ TrainSummary Trainer::run() {
                      : start.step + steps_in(start.epoch) +
                            (c.epochs - start.epoch - 1) * (sampler.steps_per_epoch() / c.accumulate);
   if (c.max_steps > 0) max_step = std::min(max_step, c.max_steps);
+  if (max_step <= start.step) {
+    // A requeued job whose checkpoint already holds every epoch (or --max-steps) asked for: say
+    // so and leave the run's files as they are, rather than log an empty run over them.
+    if (rank0) {
+      spdlog::info("nothing to train: {} has {} epochs and {} steps done{}, and this run asks for "
+                   "--epochs {}{}", s.resumed_from, start.epoch, start.step,
+                   start.samples_done > 0 ? " (and " + std::to_string(start.samples_done) +
+                                                " samples of epoch " + std::to_string(start.epoch + 1) + ")"
+                                          : "",
+                   c.epochs, c.max_steps > 0 ? " --max-steps " + std::to_string(c.max_steps) : "");
+    }
+    TrainSummary done;
+    done.steps = start.step;
+    done.epochs_completed = start.epoch;
+    done.best_accuracy = start.best_accuracy;
+    return done;
+  }
 
   if (rank0) {
     const int synced = model::synced_batch_norm_count(*s.net);

@@ -40,6 +40,16 @@ void expect_same_model(const std::string& a, const std::string& b) {
   for (const auto& kv : sa) EXPECT_TRUE(torch::equal(kv.value(), sb.at(kv.key()))) << kv.key();
 }
 
+// The number after "KEY": in `text` (a JSON line), or NaN when absent.
+double json_number(const std::string& text, const std::string& key) {
+  const auto at = text.find("\"" + key + "\": ");
+  return at == std::string::npos ? std::nan("") : std::stod(text.substr(at + key.size() + 4));
+}
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 double seconds_of(const std::function<void()>& f) {
   auto t = std::chrono::steady_clock::now();
   f();
@@ -298,6 +308,27 @@ TEST(Runs, RanksWithDifferentDataUnderTheSamePathAreRefused) {
   EXPECT_FALSE(std::filesystem::exists(d / "out/last.pt"));
 }
 
+// A requeued job whose checkpoint already holds every epoch (or --max-steps) says so, exits 0 and
+// leaves the files alone; a run that never evaluated reports no accuracy (null), not 0%.
+TEST(Runs, ResumingAFinishedRunTrainsNothingAndKeepsItsFiles) {
+  TempDir d;
+  const std::string run = binary() + " --synthetic 200 --batch-size 20 --epochs 1 --threads 1"
+                          " --device cpu --eval-every 0" + dirs(d, "a");
+  auto first = test_util::run_command(run);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const std::string summary = file_bytes(d / "a/summary.json"), checkpoint = file_bytes(d / "a/last.pt");
+  EXPECT_NE(summary.find("\"final_test_accuracy\": null, \"best_test_accuracy\": null"), std::string::npos)
+      << summary;
+  for (const std::string more : {"", " --epochs 3 --max-steps 10"}) {
+    auto again = test_util::run_command(run + more + " --resume auto");
+    EXPECT_EQ(again.exit_code, 0) << again.output;
+    EXPECT_NE(again.output.find("nothing to train: " + (d / "a/last.pt") + " has 1 epochs and 10 steps done"),
+              std::string::npos) << again.output;
+    EXPECT_EQ(file_bytes(d / "a/summary.json"), summary);
+    EXPECT_EQ(file_bytes(d / "a/last.pt"), checkpoint);
+  }
+}
+
 TEST(Runs, WriterKilledMidCheckpointLeavesThePreviousOneLoadable) {
   TempDir d;
   auto net = model::make_resnet("resnet110");  // ~7 MB: the write takes a while
@@ -443,18 +474,6 @@ TEST(Runs, TailLineCountsSamplesAnEpochLeavesOut) {
                           "(drop_last, and micro-batches short of an accumulation)"),
             std::string::npos) << r.output;
 }
-
-namespace {
-// The number after "KEY": in `text` (a JSON line), or NaN when absent.
-double json_number(const std::string& text, const std::string& key) {
-  const auto at = text.find("\"" + key + "\": ");
-  return at == std::string::npos ? std::nan("") : std::stod(text.substr(at + key.size() + 4));
-}
-std::string file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-}  // namespace
 
 // --eval-only scores a checkpoint exactly as the run that wrote it did, needs only its weights
 // (another --optimizer is fine), trains and writes nothing, and prints one JSON line on stdout.
