@@ -221,7 +221,7 @@ TEST(Runs, DifferentLrOnOneRankIsRefusedNamingIt) {
       " --lr 0.001" + dirs(d, "a") + " : -np 1 " + binary() + kCommon + " --lr 0.002" + dirs(d, "a"));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("dist_train: error: the resolved configuration (flags, $CIFAR10_DIR, "
-                          "device) differs between ranks: rank 1 has 'lr = 0.002', rank 0 has "
+                          "device, data) differs between ranks: rank 1 has 'lr = 0.002', rank 0 has "
                           "'lr = 0.001'"),
             std::string::npos)
       << r.output;
