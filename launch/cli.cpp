@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <functional>
 #include <sstream>
+#include <tuple>
+#include <vector>
 #include "data/cifar10.h"
 #include "model/network.h"
 #include "trainer/errors.h"
@@ -248,6 +250,23 @@ CliResult parse_cli(int argc, const char* const* argv) {
     throw ConfigError(std::string("--model: ") + e.what());
   }
   trainer::validate(out.config);
+  // A flag given explicitly that this run would ignore is a mistake about the run (a typo in
+  // another flag, a misremembered default), not a harmless no-op.
+  const auto& c = out.config;
+  const bool step = c.lr_schedule == "step", standard = c.augment == "standard";
+  const std::vector<std::tuple<std::string, bool, std::string>> applies = {
+      {"momentum", c.optimizer == "sgd", "--optimizer sgd"},
+      {"lr-gamma", step, "--lr-schedule step"},
+      {"lr-step-epochs", step && c.lr_milestones.empty(), "--lr-schedule step without --lr-milestones"},
+      {"crop-padding", standard, "--augment standard"},
+      {"pad-mode", standard, "--augment standard"},
+      {"keep", c.checkpoint_every > 0, "--checkpoint-every N"},
+  };
+  for (const auto& [flag, used, where] : applies) {
+    if (!used && r.count(flag) > 0) {
+      throw ConfigError("--" + flag + " applies with " + where + " only: this run would ignore it");
+    }
+  }
   return out;
 }
 
