@@ -2,6 +2,7 @@
 
 #include <mpi.h>
 #include <unistd.h>
+#include <cerrno>
 #include <cstdlib>
 #include <thread>
 #include "comm/check.h"
@@ -16,14 +17,30 @@ bool launched_by_mpi() {
   return false;
 }
 
+namespace {
+// A launcher's process count from its environment variable, read strictly: a value that is not
+// a positive integer is a broken environment to report, not a check to skip.
+int process_count(const char* var, const char* value) {
+  char* end = nullptr;
+  errno = 0;
+  const long n = std::strtol(value, &end, 10);
+  if (end == value || *end != '\0' || errno != 0 || n < 1 || n > (1 << 24)) {
+    throw LaunchError(std::string(var) + "='" + value + "' is not a process count");
+  }
+  return int(n);
+}
+}  // namespace
+
 std::pair<std::string, int> launcher_world_size() {
   // mpirun's own variable first: under mpirun inside a Slurm allocation the Slurm step is that
   // of mpirun's daemons (one per node), not of the ranks.
   for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
-    if (const char* v = std::getenv(var)) return {var, std::atoi(v)};
+    if (const char* v = std::getenv(var)) return {var, process_count(var, v)};
   }
   if (std::getenv("SLURM_PROCID")) {
-    if (const char* v = std::getenv("SLURM_STEP_NUM_TASKS")) return {"SLURM_STEP_NUM_TASKS", std::atoi(v)};
+    if (const char* v = std::getenv("SLURM_STEP_NUM_TASKS")) {
+      return {"SLURM_STEP_NUM_TASKS", process_count("SLURM_STEP_NUM_TASKS", v)};
+    }
   }
   return {"", 0};
 }
@@ -36,7 +53,7 @@ World init_world(int* argc, char*** argv) {
   if (!launched_by_mpi()) {
     // srun without an MPI plugin starts N independent copies that would each train alone.
     const char* tasks = std::getenv("SLURM_NTASKS");
-    if (tasks && std::atoi(tasks) > 1 && std::getenv("SLURM_PROCID")) {
+    if (tasks && std::getenv("SLURM_PROCID") && process_count("SLURM_NTASKS", tasks) > 1) {
       throw LaunchError(std::string("Slurm started ") + tasks +
                         " tasks without MPI (no PMIx/PMI in the environment), so each would train "
                         "alone: launch with srun --mpi=pmix (see launch/slurm/dist_train.sbatch)");
@@ -65,7 +82,13 @@ World init_world(int* argc, char*** argv) {
   }
   // An MPI that did not join the launcher's job (a PMI flavour this build does not speak)
   // starts every process as a world of one: each would train alone and write the same files.
-  if (const auto launched = launcher_world_size(); launched.second > 0 && launched.second != w.size) {
+  std::pair<std::string, int> launched;
+  try {
+    launched = launcher_world_size();
+  } catch (const LaunchError& e) {
+    refuse(e.what());
+  }
+  if (launched.second > 0 && launched.second != w.size) {
     refuse(error_prefix(__FILE__, __LINE__) + "the launcher started " +
            std::to_string(launched.second) + " processes (" + launched.first + "=" +
            std::to_string(launched.second) + ") but MPI_Init joined a world of " +

@@ -270,6 +270,13 @@ TEST(CliBinary, SrunWithoutMpiIsRefused) {
     EXPECT_NE(alone.output.find("MPI_Init joined a world of 1"), std::string::npos) << alone.output;
     EXPECT_FALSE(std::filesystem::exists(w / "checkpoints/last.pt")) << env;
   }
+  // A launcher variable that is not a count is a broken environment, not a check to skip.
+  for (const std::string env : {"SLURM_NTASKS=abc SLURM_PROCID=0", "PMI_SIZE=4x PMI_RANK=0"}) {
+    auto bad = test_util::run_command("env -u OMPI_COMM_WORLD_SIZE " + env + " " +
+                                      test_util::dist_train_binary() + " --synthetic 100");
+    EXPECT_EQ(bad.exit_code, 2) << env << "\n" << bad.output;
+    EXPECT_NE(bad.output.find("' is not a process count"), std::string::npos) << bad.output;
+  }
   // One task under Slurm (srun -n 1, or sbatch's shell) is the single-process path.
   test_util::TempDir d;
   auto one = test_util::run_command("cd " + d.path().string() + " && SLURM_NTASKS=1 SLURM_PROCID=0 " +
