@@ -61,6 +61,8 @@ World init_world(int* argc, char*** argv) {
     set_error_identity(w.rank);  // rank 0 of a world of one, so CUDA errors name it too
     return w;
   }
+  // Read before MPI_Init, so that a broken variable is reported as such, not handed to MPI.
+  const auto launched = launcher_world_size();
   int provided = 0;
   DT_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided));
   w.mpi = true;
@@ -82,12 +84,6 @@ World init_world(int* argc, char*** argv) {
   }
   // An MPI that did not join the launcher's job (a PMI flavour this build does not speak)
   // starts every process as a world of one: each would train alone and write the same files.
-  std::pair<std::string, int> launched;
-  try {
-    launched = launcher_world_size();
-  } catch (const LaunchError& e) {
-    refuse(e.what());
-  }
   if (launched.second > 0 && launched.second != w.size) {
     refuse(error_prefix(__FILE__, __LINE__) + "the launcher started " +
            std::to_string(launched.second) + " processes (" + launched.first + "=" +

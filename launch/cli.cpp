@@ -259,8 +259,9 @@ CliResult parse_cli(int argc, const char* const* argv) {
       {"lr-gamma", step, "--lr-schedule step"},
       {"lr-step-epochs", step && c.lr_milestones.empty(), "--lr-schedule step without --lr-milestones"},
       {"crop-padding", standard, "--augment standard"},
-      {"pad-mode", standard, "--augment standard"},
+      {"pad-mode", standard && c.crop_padding > 0, "--augment standard and --crop-padding > 0"},
       {"keep", c.checkpoint_every > 0, "--checkpoint-every N"},
+      {"eval-tta", c.eval_only || c.eval_every > 0, "--eval-every > 0 or --eval-only"},
   };
   for (const auto& [flag, used, where] : applies) {
     if (!used && r.count(flag) > 0) {

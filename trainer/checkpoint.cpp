@@ -111,6 +111,11 @@ const c10::IValue& require(const c10::impl::GenericDict& d, const std::string& k
   return it->value();
 }
 
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 std::string shape(const torch::Tensor& t) {
   std::ostringstream o;
   o << t.sizes();
@@ -300,6 +305,7 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
     weights.insert(kv.key().toStringRef(), kv.value().toTensor());
   }
   auto mine = state_dict(model);
+  const auto parameters = model.named_parameters();
   for (const auto& kv : mine) {
     auto it = weights.find(kv.key());
     if (it == weights.end()) {
@@ -309,9 +315,10 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
       throw CheckpointError(path + ": checkpoint is for another model: '" + kv.key() + "' is " +
                             shape(it->value()) + " there, " + shape(kv.value()) + " here");
     }
-    // (An integer buffer such as num_batches_tracked may come as floating point: LibTorch's
-    // Module::to(dtype) converts every buffer.)
-    if (kv.value().is_floating_point() && !it->value().is_floating_point()) {
+    // Weights and running statistics must be real numbers. num_batches_tracked is left alone:
+    // LibTorch's Module::to(dtype) makes it floating point here, PyTorch saves it as int64.
+    const bool statistic = ends_with(kv.key(), "running_mean") || ends_with(kv.key(), "running_var");
+    if ((parameters.find(kv.key()) != nullptr || statistic) && !it->value().is_floating_point()) {
       throw CheckpointError(path + ": '" + kv.key() + "' is of type " +
                             std::string(c10::toString(it->value().scalar_type())) + ", expected " +
                             std::string(c10::toString(kv.value().scalar_type())));
@@ -327,8 +334,7 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
     if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) {
       throw CheckpointError(path + ": '" + kv.key() + "' holds non-finite values (NaN or Inf)");
     }
-    if (t.is_floating_point() && kv.key().size() >= 11 &&
-        kv.key().compare(kv.key().size() - 11, 11, "running_var") == 0 && (t < 0).any().item<bool>()) {
+    if (t.is_floating_point() && ends_with(kv.key(), "running_var") && (t < 0).any().item<bool>()) {
       throw CheckpointError(path + ": '" + kv.key() + "' holds a negative variance");
     }
   }

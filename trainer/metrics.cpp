@@ -49,7 +49,10 @@ std::string to_json(const CheckpointEval& e) {
 
 MetricsLog::MetricsLog(const std::string& path) : path_(path) {
   auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
+  std::error_code ec;
+  if (!parent.empty() && !std::filesystem::create_directories(parent, ec) && ec) {
+    throw OutputError(parent.string() + ": cannot create the folder: " + ec.message());
+  }
   out_.open(path, std::ios::app);
   if (!out_) throw OutputError(path + ": cannot open: " + std::strerror(errno));
 }

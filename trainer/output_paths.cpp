@@ -39,7 +39,8 @@ void prepare_output_paths(const Config& c) {
   require_writable_folder(c.log_dir, "--log-dir");
   if (!c.trace.empty()) {
     std::error_code ec;
-    if (std::filesystem::is_directory(c.trace, ec)) {
+    const auto name = std::filesystem::path(c.trace).filename();
+    if (std::filesystem::is_directory(c.trace, ec) || name.empty() || name == "." || name == "..") {
       throw ConfigError("--trace " + c.trace + ": is a folder (give the trace file's path)");
     }
     require_writable_folder(std::filesystem::path(c.trace).parent_path().string(), "--trace");

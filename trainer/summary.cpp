@@ -12,12 +12,15 @@ namespace dt::trainer {
 
 namespace {
 // A run that never evaluated (--eval-every 0, a stop before the first evaluation) has no test
-// accuracy: NaN, written as null, not 0. A best of 0 is "none": no evaluation scores 0 on ten
-// classes.
+// accuracy: NaN, written as null, not 0. Its best is the resumed checkpoint's, where a stored 0
+// means that none was ever measured (a checkpoint does not say more; no evaluation of ten classes
+// really scores 0).
 double final_accuracy(const TrainSummary& s) {
   return s.last_eval.samples > 0 ? s.last_eval.accuracy : std::nan("");
 }
-double best_accuracy(const TrainSummary& s) { return s.best_accuracy > 0 ? s.best_accuracy : std::nan(""); }
+double best_accuracy(const TrainSummary& s) {
+  return s.last_eval.samples > 0 || s.best_accuracy > 0 ? s.best_accuracy : std::nan("");
+}
 }  // namespace
 
 void write_summary(const std::string& path, const Config& c, const RunContext& ctx,

@@ -70,7 +70,10 @@ uint32_t crc32c(const void* data, size_t size) {
 }
 
 TensorBoardWriter::TensorBoardWriter(const std::string& dir) {
-  std::filesystem::create_directories(dir);
+  std::error_code ec;
+  if (!std::filesystem::create_directories(dir, ec) && ec) {
+    throw OutputError(dir + ": cannot create the folder: " + ec.message());
+  }
   char host[256] = "localhost";
   gethostname(host, sizeof(host) - 1);
   path_ = (std::filesystem::path(dir) /

@@ -118,7 +118,7 @@ TEST(Cifar10Reader, FileCutAtARecordBoundaryIsRejected) {
 }
 
 // The fingerprint ranks compare: equal for equal data, different after any one pixel or label
-// changes, or when the same bytes are cut into another number of images.
+// changes, or when the last image is missing.
 TEST(DatasetFingerprint, ChangesWithAnyPixelOrLabel) {
   const auto a = data::make_synthetic(300, 4), b = data::make_synthetic(300, 4);
   const uint64_t f = data::fingerprint(a);

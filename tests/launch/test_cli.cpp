@@ -78,8 +78,11 @@ TEST(Cli, RejectsBadValuesWithOneLine) {
       {{"--lr-schedule", "step", "--lr-milestones", "5", "--lr-step-epochs", "3"},
        "--lr-step-epochs applies with --lr-schedule step without --lr-milestones only"},
       {{"--crop-padding", "2"}, "--crop-padding applies with --augment standard only"},
-      {{"--augment", "none", "--pad-mode", "reflect"}, "--pad-mode applies with --augment standard only"},
+      {{"--augment", "none", "--pad-mode", "reflect"}, "--pad-mode applies with --augment standard"},
       {{"--keep", "3"}, "--keep applies with --checkpoint-every N only"},
+      {{"--augment", "standard", "--crop-padding", "0", "--pad-mode", "reflect"},
+       "--pad-mode applies with --augment standard and --crop-padding > 0 only"},
+      {{"--eval-every", "0", "--eval-tta", "flip"}, "--eval-tta applies with --eval-every > 0 or --eval-only only"},
       {{"--cpu-conv", "winograd"}, "--cpu-conv must be auto or direct"},
       {{"--lr-schedule", "step", "--lr-milestones", "5,x"}, "--lr-milestones: 'x' is not a number"},
       {{"--lr-schedule", "step", "--lr-milestones", "5,"}, "--lr-milestones"},
@@ -149,6 +152,7 @@ TEST(CliBinary, BadInputExitsWithCode2AndOneLine) {
       {"--synthetic 100 --log-dir /proc/x", "--log-dir /proc/x: cannot"},
       {"--synthetic 100 --trace /dev/null/t.json", "--trace /dev/null: cannot"},
       {"--synthetic 100 --trace .", "--trace .: is a folder"},
+      {"--synthetic 100 --trace new_folder/", "--trace new_folder/: is a folder"},
       {"--synthetic 100 --eval-tta mirror", "--eval-tta must be none or flip, got 'mirror'"},
       {"--synthetic 100 --eval-only", "--eval-only needs --resume"},
       {"--synthetic 100 --eval-only --resume auto", "no checkpoints/last.pt to evaluate"},
@@ -272,7 +276,7 @@ TEST(CliBinary, SrunWithoutMpiIsRefused) {
   }
   // A launcher variable that is not a count is a broken environment, not a check to skip.
   for (const std::string env : {"SLURM_NTASKS=abc SLURM_PROCID=0", "PMI_SIZE=4x PMI_RANK=0"}) {
-    auto bad = test_util::run_command("env -u OMPI_COMM_WORLD_SIZE " + env + " " +
+    auto bad = test_util::run_command("env -u PMIX_RANK -u PMI_RANK -u PMI_SIZE -u OMPI_COMM_WORLD_SIZE " + env + " " +
                                       test_util::dist_train_binary() + " --synthetic 100");
     EXPECT_EQ(bad.exit_code, 2) << env << "\n" << bad.output;
     EXPECT_NE(bad.output.find("' is not a process count"), std::string::npos) << bad.output;

@@ -506,8 +506,7 @@ TEST(Runs, EvalOnlyScoresTheCheckpointAsTheRunThatWroteIt) {
     }
   }
   EXPECT_GT(std::abs(losses["flip"] - losses["none"]), 1e-4) << "the mirror views were scored";
-  // Two ranks, each scoring half of the test set (and building no Reducer or optimizer): the
-  // same figures, printed once.
+  // Two ranks, each scoring half of the test set: the same figures, printed once.
   auto two = test_util::run_command("(DT_FAULT_INJECT= " + mpirun(2) + binary() + data +
                                     " --eval-only --eval distributed --resume " + checkpoint +
                                     dirs(d, "e") + " 2>/dev/null)");
@@ -524,6 +523,25 @@ TEST(Runs, EvalOnlyScoresTheCheckpointAsTheRunThatWroteIt) {
   EXPECT_EQ(other.exit_code, 2) << other.output;
   EXPECT_EQ(std::count(other.output.begin(), other.output.end(), '\n'), 1) << other.output;
   EXPECT_NE(other.output.find(checkpoint), std::string::npos) << other.output;
+}
+
+// A state dict saved by PyTorch (int64 num_batches_tracked, which the model here holds as a
+// float after Module::to) initialises a run and is evaluated, at every precision.
+TEST(Runs, APyTorchSavedStateDictInitialisesARunAndIsEvaluated) {
+  DT_REQUIRE_PYTHON();
+  TempDir d;
+  auto saved = test_util::run_command(test_util::python() + " " + test_util::source_dir() +
+                                      "/tests/python/reference_models.py save resnet20 " + (d / "py.pt") + " 3");
+  ASSERT_EQ(saved.exit_code, 0) << saved.output;
+  const std::string run = binary() + " --model resnet20 --synthetic 200 --batch-size 20 --threads 1"
+                          " --device cpu --resume " + (d / "py.pt") + dirs(d, "a");
+  for (const std::string extra : {" --max-steps 2", " --max-steps 2 --precision fp64", " --eval-only"}) {
+    auto r = test_util::run_command(run + extra);
+    EXPECT_EQ(r.exit_code, 0) << extra << "\n" << r.output;
+    EXPECT_NE(r.output.find(extra == " --eval-only" ? "evaluated " + (d / "py.pt") + " (weights only"
+                                                     : "initialised from the weights in " + (d / "py.pt")),
+              std::string::npos) << r.output;
+  }
 }
 
 // The evaluation PyTorch itself gives the same checkpoint on the real test set, with and
