@@ -20,6 +20,26 @@ double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
   return ((a64 - b64).norm() / b64.norm()).item<double>();
 }
 
+struct Step {
+  torch::Tensor images, labels, logits;
+};
+
+// One training-mode forward of `net` under bf16 autocast on the batch of seed 99 (the batch
+// reference_models.py bf16grads draws too), then the fp32 loss's backward.
+Step bf16_step(model::ResNet& net) {
+  net->train();
+  auto gen = at::detail::createCPUGenerator(99);
+  Step s;
+  s.images = torch::randn({24, 3, 32, 32}, gen).contiguous(at::MemoryFormat::ChannelsLast);
+  s.labels = torch::randint(0, 10, {24}, gen);
+  {
+    trainer::MixedPrecision scope(torch::kCPU, true);
+    s.logits = net->forward(s.images);
+  }
+  torch::nn::functional::cross_entropy(s.logits.to(torch::kFloat32), s.labels).backward();
+  return s;
+}
+
 }  // namespace
 
 TEST(MixedPrecision, ScopeRunsConvolutionsInBf16AndRestoresOnExit) {
@@ -44,19 +64,9 @@ TEST(MixedPrecision, Bf16StepKeepsFp32MasterStateAndTracksFp64) {
   torch::manual_seed(11);
   auto ref = model::make_resnet("resnet14");
   ref->to(torch::kFloat64);
-  net->train();
   ref->train();
-  auto gen = at::detail::createCPUGenerator(99);
-  auto x = torch::randn({24, 3, 32, 32}, gen).contiguous(at::MemoryFormat::ChannelsLast);
-  auto y = torch::randint(0, 10, {24}, gen);
-
-  torch::Tensor logits;
-  {
-    trainer::MixedPrecision scope(torch::kCPU, true);
-    logits = net->forward(x);
-  }
+  const auto [x, y, logits] = bf16_step(net);
   EXPECT_EQ(logits.scalar_type(), torch::kBFloat16) << "the forward ran in bf16";
-  torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y).backward();
   auto ref_logits = ref->forward(x.to(torch::kFloat64));
   torch::nn::functional::cross_entropy(ref_logits, y).backward();
 
@@ -107,16 +117,7 @@ TEST(MixedPrecision, Bf16GradientsEqualPyTorchAutocast) {
   for (auto& p : net->parameters()) {  // the layout training uses
     if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
   }
-  net->train();
-  auto gen = at::detail::createCPUGenerator(99);
-  auto x = torch::randn({24, 3, 32, 32}, gen).contiguous(at::MemoryFormat::ChannelsLast);
-  auto y = torch::randint(0, 10, {24}, gen);
-  torch::Tensor logits;
-  {
-    trainer::MixedPrecision scope(torch::kCPU, true);
-    logits = net->forward(x);
-  }
-  torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y).backward();
+  bf16_step(net);
 
   auto theirs = model::make_resnet("resnet14");  // their gradients, loaded as if weights
   trainer::load_checkpoint(dir / "g.pt", *theirs, nullptr, "adam");
