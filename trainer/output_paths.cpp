@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include "trainer/errors.h"
 
 namespace dt::trainer {
@@ -33,6 +34,13 @@ void require_writable_folder(const std::string& dir, const std::string& flag) {
 }
 
 }  // namespace
+
+void write_output_file(const std::string& path, const std::string& text, const std::string& label) {
+  std::ofstream out(path);
+  out << text;
+  out.close();
+  if (!out) throw OutputError(label + ": cannot write: " + std::strerror(errno));
+}
 
 void prepare_output_paths(const Config& c) {
   require_writable_folder(c.checkpoint_dir, "--checkpoint-dir");

@@ -1,11 +1,8 @@
 #include <spdlog/spdlog.h>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
-#include <fstream>
 #include <sstream>
-#include "trainer/errors.h"
 #include "trainer/metrics.h"
+#include "trainer/output_paths.h"
 #include "trainer/trainer.h"
 
 namespace dt::trainer {
@@ -43,10 +40,7 @@ void write_summary(const std::string& path, const Config& c, const RunContext& c
     << ", \"final_test_accuracy\": " << num(final_accuracy(s))
     << ", \"best_test_accuracy\": " << num(best_accuracy(s))
     << ", \"final_train_loss\": " << num(s.final_train_loss) << "}\n";
-  std::ofstream out(path);
-  out << o.str();
-  out.close();
-  if (!out) throw OutputError(path + ": cannot write: " + std::strerror(errno));
+  write_output_file(path, o.str(), path);
 }
 
 void log_summary(const Config& c, const RunContext& ctx, const TrainSummary& s) {

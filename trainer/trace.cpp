@@ -1,11 +1,8 @@
 #include "trainer/trace.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <iterator>
 #include <sstream>
-#include "trainer/errors.h"
+#include "trainer/output_paths.h"
 
 namespace dt::trainer {
 namespace {
@@ -88,10 +85,7 @@ void Trace::write(const std::string& path, comm::Communicator* comm, int rank, i
     }
   }
   o << "\n]}\n";
-  std::ofstream out(path);
-  out << o.str();
-  out.close();
-  if (!out) throw OutputError("--trace " + path + ": cannot write: " + std::strerror(errno));
+  write_output_file(path, o.str(), "--trace " + path);
 }
 
 }  // namespace dt::trainer
