@@ -99,9 +99,7 @@ torch::Tensor Communicator::all_gather(const torch::Tensor& input) {
 void Communicator::barrier() { all_reduce(torch::ones({1}, torch::kInt32)); }
 
 int Communicator::first_failing_rank(bool failed) {
-  auto v = torch::tensor({int64_t(failed ? rank() : world_size())}, torch::kInt64);
-  all_reduce(v, ReduceOp::Min);
-  return int(v.item<int64_t>());
+  return comm::first_failing_rank(world_, failed, timeout_);
 }
 
 void Communicator::abort() {

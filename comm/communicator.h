@@ -39,8 +39,8 @@ class Communicator {
   torch::Tensor all_gather(const torch::Tensor& input);
   // Every rank has arrived (a small all-reduce, so it obeys the deadline too).
   void barrier();
-  // The lowest rank that passes failed = true, or world_size when none does (a small all-reduce
-  // over MPI, with the deadline; every rank calls it).
+  // The lowest rank that passes failed = true, or world_size when none does: the one agreement
+  // of comm/world.h, under this communicator's deadline (every rank calls it).
   int first_failing_rank(bool failed);
 
   // Called after each blocking collective with (op: 0 all_reduce, 1 broadcast, 2 all_gather,

@@ -2,6 +2,7 @@
 #pragma once
 #include <exception>
 #include <stdexcept>
+#include "common/errors.h"
 
 namespace dt::comm {
 // A failed MPI, NCCL or CUDA call, or a protocol violation between ranks.
@@ -13,9 +14,10 @@ struct CommTimeout : CommError {
   using CommError::CommError;
 };
 // Ranks disagree (configuration, model structure): names the rank and both values. Only ever
-// raised from values every rank has gathered, so every rank raises it at the same point.
-struct RankMismatch : CommError {
-  using CommError::CommError;
+// raised from values every rank has gathered, so every rank raises it at the same point. Bad
+// input (two nodes given different flags or data), not a failure of the communication.
+struct RankMismatch : BadInput {
+  using BadInput::BadInput;
 };
 // Every rank stops together after some rank rejected its input (comm::first_failing_rank):
 // `cause` is that input error on the one rank that reports it, null on the others. main() prints
@@ -27,7 +29,7 @@ struct JointStop : std::runtime_error {
   std::exception_ptr cause;
 };
 // The launch environment cannot work (e.g. srun without MPI support): bad input, exit code 2.
-struct LaunchError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+struct LaunchError : BadInput {
+  using BadInput::BadInput;
 };
 }  // namespace dt::comm

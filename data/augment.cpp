@@ -6,28 +6,17 @@
 namespace dt::data {
 
 AugmentMode parse_augment_mode(const std::string& name) {
-  if (name == "none") return AugmentMode::None;
-  if (name == "standard") return AugmentMode::Standard;
-  if (name == "seed") return AugmentMode::Seed;
-  throw DataError("unknown augmentation '" + name + "' (known: none, standard, seed)");
+  if (auto mode = parse_enum<AugmentMode>(name)) return *mode;
+  throw DataError("unknown augmentation '" + name + "' (known: " + enum_choices<AugmentMode>(true) + ")");
 }
 
 PadMode parse_pad_mode(const std::string& name) {
-  if (name == "zero") return PadMode::Zero;
-  if (name == "reflect") return PadMode::Reflect;
-  throw DataError("unknown padding mode '" + name + "' (known: zero, reflect)");
+  if (auto mode = parse_enum<PadMode>(name)) return *mode;
+  throw DataError("unknown padding mode '" + name + "' (known: " + enum_choices<PadMode>(true) + ")");
 }
 
-std::string to_string(AugmentMode mode) {
-  switch (mode) {
-    case AugmentMode::None: return "none";
-    case AugmentMode::Standard: return "standard";
-    case AugmentMode::Seed: return "seed";
-  }
-  return "?";
-}
-
-std::string to_string(PadMode mode) { return mode == PadMode::Zero ? "zero" : "reflect"; }
+std::string to_string(AugmentMode mode) { return name_of(mode); }
+std::string to_string(PadMode mode) { return name_of(mode); }
 
 void validate(const AugmentSpec& spec) {
   if (spec.pad < 0) throw DataError("crop padding must be >= 0, got " + std::to_string(spec.pad));

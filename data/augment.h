@@ -11,11 +11,9 @@
 #include <torch/torch.h>
 #include <string>
 #include "data/augment_kernel.h"
+#include "data/augment_mode.h"
 
 namespace dt::data {
-
-enum class AugmentMode { None, Standard, Seed };
-enum class PadMode { Zero, Reflect };
 
 struct AugmentSpec {
   AugmentMode mode = AugmentMode::Standard;

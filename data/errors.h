@@ -1,10 +1,10 @@
 // Bad input data (a missing, short or malformed file, an impossible option): the run reports one
 // line and exits with code 2.
 #pragma once
-#include <stdexcept>
+#include "common/errors.h"
 
 namespace dt::data {
-struct DataError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+struct DataError : BadInput {
+  using BadInput::BadInput;
 };
 }  // namespace dt::data

@@ -4,13 +4,15 @@
 
 namespace dt::launch {
 
-torch::Device resolve_device(const std::string& requested, const comm::World& world) {
+torch::Device resolve_device(trainer::DeviceChoice requested, const comm::World& world) {
   return resolve_device(requested, world,
                         torch::cuda::is_available() ? int(torch::cuda::device_count()) : 0);
 }
 
-torch::Device resolve_device(const std::string& requested, const comm::World& world, int gpus) {
-  const bool cuda = requested == "cuda" || (requested == "auto" && gpus > 0);
+torch::Device resolve_device(trainer::DeviceChoice requested, const comm::World& world, int gpus) {
+  using trainer::DeviceChoice;
+  const bool cuda =
+      requested == DeviceChoice::Cuda || (requested == DeviceChoice::Auto && gpus > 0);
   if (!cuda) return torch::kCPU;
   if (gpus == 0) {
     throw trainer::ConfigError("--device cuda, but no CUDA GPU is visible to rank " +

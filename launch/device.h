@@ -5,12 +5,13 @@
 #include <torch/torch.h>
 #include <string>
 #include "comm/world.h"
+#include "trainer/config.h"
 
 namespace dt::launch {
 
 // Throws trainer::ConfigError for an impossible request (cuda without a GPU, too many ranks).
-torch::Device resolve_device(const std::string& requested, const comm::World& world);
+torch::Device resolve_device(trainer::DeviceChoice requested, const comm::World& world);
 // The same with the number of visible GPUs given (for tests).
-torch::Device resolve_device(const std::string& requested, const comm::World& world, int gpus);
+torch::Device resolve_device(trainer::DeviceChoice requested, const comm::World& world, int gpus);
 
 }  // namespace dt::launch

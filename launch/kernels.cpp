@@ -15,7 +15,7 @@ void configure_kernels(const trainer::Config& config) {
   // Autotuning picks the fastest algorithm per shape; shapes are static here, so it pays once.
   at::globalContext().setBenchmarkCuDNN(config.cudnn_benchmark && !config.deterministic);
   // Winograd is deterministic too (a fixed order of operations per tile), so it stays on there.
-  model::set_conv3x3_algorithm(config.cpu_conv == "direct" ? model::Conv3x3Algorithm::Direct
+  model::set_conv3x3_algorithm(config.cpu_conv == trainer::CpuConv::Direct ? model::Conv3x3Algorithm::Direct
                                                            : model::Conv3x3Algorithm::Auto);
 }
 

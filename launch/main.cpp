@@ -12,6 +12,7 @@
 #include <c10/cuda/CUDAFunctions.h>
 #endif
 #include "comm/communicator.h"
+#include "common/errors.h"
 #include "comm/errors.h"
 #include "comm/fnv1a.h"
 #include "comm/world.h"
@@ -36,14 +37,8 @@ std::unique_ptr<dt::comm::Communicator> g_comm;
 // Bad input (flags, data, checkpoints, environment, ranks that disagree): 2. Replicas that
 // diverged: 3. Anything else: 1.
 int exit_code(const std::exception& e) {
-  using namespace dt;
-  if (dynamic_cast<const trainer::ConfigError*>(&e) || dynamic_cast<const data::DataError*>(&e) ||
-      dynamic_cast<const trainer::CheckpointError*>(&e) ||
-      dynamic_cast<const trainer::OutputError*>(&e) ||
-      dynamic_cast<const comm::LaunchError*>(&e) || dynamic_cast<const comm::RankMismatch*>(&e)) {
-    return 2;
-  }
-  if (dynamic_cast<const trainer::ReplicaDivergence*>(&e)) return 3;
+  if (dynamic_cast<const dt::BadInput*>(&e)) return 2;
+  if (dynamic_cast<const dt::trainer::ReplicaDivergence*>(&e)) return 3;
   return 1;
 }
 

@@ -73,7 +73,7 @@ inline trainer::Config synthetic_config(const TempDir& dir, int64_t images, int6
   c.synthetic = images;
   c.epochs = epochs;
   c.batch_size = batch;
-  c.augment = "standard";
+  c.augment = data::AugmentMode::Standard;
   c.log_dir = dir / "runs";
   c.checkpoint_dir = dir / "ckpt";
   return c;

@@ -1,6 +1,10 @@
 #include "trainer/config.h"
 
-#include <sstream>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include "trainer/config_fields.h"
 #include "trainer/errors.h"
 
 namespace dt::trainer {
@@ -19,20 +23,66 @@ void require(bool ok, const std::string& message) {
   if (!ok) throw ConfigError(message);
 }
 
-bool one_of(const std::string& v, std::initializer_list<const char*> options) {
-  for (const char* o : options) {
-    if (v == o) return true;
+// Prints each row of config_fields.h as "key = value"; a field set by several flags
+// (--sync-bn, --no-sync-bn) prints once.
+class Printer {
+ public:
+  explicit Printer(const Config& c) : c_(c) {}
+  template <class T>
+  void value(const std::string&, const std::string&, const std::string& key, T Config::*field,
+             const std::string&) {
+    if constexpr (std::is_same_v<T, std::string>) {
+      // Synthetic runs have no folder; the line says where the images came from.
+      if (field == &Config::data_dir && c_.synthetic > 0) return line(key, "synthetic");
+    }
+    line(key, value_text(c_.*field));
   }
-  return false;
-}
+  void enable(const std::string& g, const std::string& f, const std::string& key,
+              bool Config::*field, const std::string& h) {
+    value(g, f, key, field, h);
+  }
+  void disable(const std::string& g, const std::string& f, const std::string& key,
+               bool Config::*field, const std::string& h) {
+    value(g, f, key, field, h);
+  }
+  template <class T>
+  void setting(const std::string& g, const std::string& f, const std::string& key, T Config::*field,
+               T, const std::string& h) {
+    value(g, f, key, field, h);
+  }
+  std::string text() const { return out_; }
+
+ private:
+  void line(const std::string& key, const std::string& value) {
+    if (printed_.insert(key).second) out_ += key + " = " + value + "\n";
+  }
+  const Config& c_;
+  std::set<std::string> printed_;
+  std::string out_;
+};
 
 }  // namespace
 
+std::string shortest(double value) {
+  char buffer[64];
+  // Whole numbers as such ("600", not "6e+02"), as the configuration always printed them.
+  if (std::isfinite(value) && value == std::floor(value) && std::fabs(value) < 1e15) {
+    std::snprintf(buffer, sizeof(buffer), "%.0f", value);
+    return buffer;
+  }
+  // The fewest significant digits that read back as the same double, in %g's plain form
+  // ("0.0005", "1e-10").
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(buffer, sizeof(buffer), "%.*g", digits, value);
+    if (std::strtod(buffer, nullptr) == value) break;
+  }
+  return buffer;
+}
+
 std::string join(const std::vector<double>& values) {
-  std::ostringstream o;
-  o.precision(17);
-  for (size_t i = 0; i < values.size(); ++i) o << (i ? "," : "") << values[i];
-  return o.str();
+  std::string out;
+  for (size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + shortest(values[i]);
+  return out;
 }
 
 void validate(const Config& c) {
@@ -53,9 +103,9 @@ void validate(const Config& c) {
   require(c.lr_step_epochs > 0, "--lr-step-epochs must be > 0");
   // Drops are at multiples of --lr-step-epochs from epoch 0; any inside the warm-up would all
   // land at once when it ends (as --lr-milestones must lie after it, below).
-  require(c.lr_schedule != "step" || !c.lr_milestones.empty() || c.lr_step_epochs > c.warmup_epochs,
+  require(c.lr_schedule != ScheduleKind::Step || !c.lr_milestones.empty() || c.lr_step_epochs > c.warmup_epochs,
           "--lr-step-epochs must be > --warmup-epochs (a drop inside the warm-up is lost in it)");
-  require(c.lr_milestones.empty() || c.lr_schedule == "step",
+  require(c.lr_milestones.empty() || c.lr_schedule == ScheduleKind::Step,
           "--lr-milestones needs --lr-schedule step");
   for (size_t i = 0; i < c.lr_milestones.size(); ++i) {
     const double m = c.lr_milestones[i];
@@ -66,22 +116,11 @@ void validate(const Config& c) {
             "--lr-milestones: " + join(c.lr_milestones) + " is not increasing");
   }
   require(c.lr_gamma > 0 && c.lr_gamma <= 1, "--lr-gamma must be in (0, 1]");
-  require(one_of(c.optimizer, {"sgd", "adam"}),
-          "--optimizer must be sgd or adam, got '" + c.optimizer + "'");
-  require(!c.nesterov || c.optimizer == "sgd", "--nesterov needs --optimizer sgd");
+  require(!c.nesterov || c.optimizer == OptimizerKind::Sgd, "--nesterov needs --optimizer sgd");
   require(!c.nesterov || c.momentum > 0, "--nesterov needs --momentum > 0");
-  require(one_of(c.lr_schedule, {"constant", "step", "cosine", "linear", "onecycle"}),
-          "--lr-schedule must be constant, step, cosine, linear or onecycle, got '" +
-              c.lr_schedule + "'");
-  require(one_of(c.device, {"auto", "cuda", "cpu"}),
-          "--device must be auto, cuda or cpu, got '" + c.device + "'");
-  require(one_of(c.channels_last, {"auto", "on", "off"}),
-          "--channels-last must be auto, on or off, got '" + c.channels_last + "'");
-  require(one_of(c.cpu_conv, {"auto", "direct"}),
-          "--cpu-conv must be auto or direct, got '" + c.cpu_conv + "'");
-  require(one_of(c.sync_bn, {"auto", "on", "off"}), "--sync-bn and --no-sync-bn exclude each other (got " + c.sync_bn + ")");
-  require(one_of(c.precision, {"fp32", "bf16", "fp64"}),
-          "--precision must be fp32, bf16 or fp64, got '" + c.precision + "'");
+  // The largest padding the augmentation's crop geometry supports (data/augment.h).
+  require(c.crop_padding >= 0 && c.crop_padding <= 16,
+          "--crop-padding must be in [0, 16] pixels, got " + std::to_string(c.crop_padding));
   require(c.cutout >= 0 && c.cutout <= 32,
           "--cutout must be in [0, 32] pixels, got " + std::to_string(c.cutout));
   require(c.threads >= 0 && c.threads <= kMaxThreads,
@@ -92,8 +131,6 @@ void validate(const Config& c) {
   require(c.eval_batch >= 1 && c.eval_batch <= kMaxBatch,
           "--eval-batch must be in [1, " + std::to_string(kMaxBatch) + "]");
   require(c.eval_every >= 0, "--eval-every must be >= 0");
-  require(one_of(c.eval_tta, {"none", "flip"}),
-          "--eval-tta must be none or flip, got '" + c.eval_tta + "'");
   // Without a checkpoint there is nothing to evaluate but a freshly initialised network.
   require(!c.eval_only || !c.resume.empty(),
           "--eval-only needs --resume (a checkpoint's path, or auto for CHECKPOINT_DIR/last.pt)");
@@ -106,14 +143,12 @@ void validate(const Config& c) {
   require(c.log_every >= 1, "--log-every must be >= 1");
   require(!c.log_dir.empty(), "--log-dir must not be empty (use . for the current folder)");
   require(!c.checkpoint_dir.empty(), "--checkpoint-dir must not be empty (use . for the current folder)");
-  require(one_of(c.eval_mode, {"rank0", "distributed"}),
-          "--eval must be rank0 or distributed, got '" + c.eval_mode + "'");
   require(c.checkpoint_every >= 0, "--checkpoint-every must be >= 0");
   require(c.keep >= 0, "--keep must be >= 0");
   require(c.verify_every >= 0, "--verify-every must be >= 0");
   require(c.checkpoint_every_steps >= 0, "--checkpoint-every-steps must be >= 0");
   // A captured step is one micro-batch whose update the host cannot veto (trainer/graphed_step.h).
-  require(!c.cuda_graph || c.device != "cpu", "--cuda-graph needs a GPU, not --device cpu");
+  require(!c.cuda_graph || c.device != DeviceChoice::Cpu, "--cuda-graph needs a GPU, not --device cpu");
   require(!c.cuda_graph || c.accumulate == 1, "--cuda-graph and --accumulate " +
                                                   std::to_string(c.accumulate) +
                                                   " exclude each other (the graph holds one micro-batch)");
@@ -122,61 +157,9 @@ void validate(const Config& c) {
 }
 
 std::string to_string(const Config& c) {
-  std::ostringstream o;
-  o.precision(17);
-  o << "data = " << (c.synthetic > 0 ? "synthetic" : c.data_dir) << "\n"
-    << "synthetic = " << c.synthetic << "\n"
-    << "augment = " << c.augment << "\n"
-    << "crop_padding = " << c.crop_padding << "\n"
-    << "pad_mode = " << c.pad_mode << "\n"
-    << "cutout = " << c.cutout << "\n"
-    << "drop_last = " << c.drop_last << "\n"
-    << "model = " << c.model << "\n"
-    << "epochs = " << c.epochs << "\n"
-    << "batch_size = " << c.batch_size << "\n"
-    << "optimizer = " << c.optimizer << "\n"
-    << "lr = " << c.lr << "\n"
-    << "momentum = " << c.momentum << "\n"
-    << "nesterov = " << c.nesterov << "\n"
-    << "weight_decay = " << c.weight_decay << "\n"
-    << "lr_schedule = " << c.lr_schedule << "\n"
-    << "warmup_epochs = " << c.warmup_epochs << "\n"
-    << "lr_step_epochs = " << c.lr_step_epochs << "\n"
-    << "lr_milestones = " << join(c.lr_milestones) << "\n"
-    << "lr_gamma = " << c.lr_gamma << "\n"
-    << "label_smoothing = " << c.label_smoothing << "\n"
-    << "device = " << c.device << "\n"
-    << "seed = " << c.seed << "\n"
-    << "threads = " << c.threads << "\n"
-    << "max_steps = " << c.max_steps << "\n"
-    << "channels_last = " << c.channels_last << "\n"
-    << "cpu_conv = " << c.cpu_conv << "\n"
-    << "precision = " << c.precision << "\n"
-    << "eval_batch = " << c.eval_batch << "\n"
-    << "eval_every = " << c.eval_every << "\n"
-    << "eval_tta = " << c.eval_tta << "\n"
-    << "bucket_mb = " << c.bucket_mb << "\n"
-    << "accumulate = " << c.accumulate << "\n"
-    << "overlap = " << c.overlap << "\n"
-    << "sync_bn = " << c.sync_bn << "\n"
-    << "comm_timeout_s = " << c.comm_timeout_s << "\n"
-    << "log_dir = " << c.log_dir << "\n"
-    << "checkpoint_dir = " << c.checkpoint_dir << "\n"
-    << "log_every = " << c.log_every << "\n"
-    << "eval_mode = " << c.eval_mode << "\n"
-    << "resume = " << c.resume << "\n"
-    << "eval_only = " << c.eval_only << "\n"
-    << "checkpoint_every = " << c.checkpoint_every << "\n"
-    << "keep = " << c.keep << "\n"
-    << "checkpoint_every_steps = " << c.checkpoint_every_steps << "\n"
-    << "skip_nonfinite = " << c.skip_nonfinite << "\n"
-    << "trace = " << c.trace << "\n"
-    << "verify_every = " << c.verify_every << "\n"
-    << "deterministic = " << c.deterministic << "\n"
-    << "cudnn_benchmark = " << c.cudnn_benchmark << "\n"
-    << "cuda_graph = " << c.cuda_graph << "\n";
-  return o.str();
+  Printer printer(c);
+  declare_config_fields(printer, c.model);  // the model list only feeds help texts
+  return printer.text();
 }
-
 
 }  // namespace dt::trainer

@@ -1,19 +1,34 @@
-// The one typed configuration of a run. launch/cli.cpp fills it from the command line (every flag
-// declared once there, with its default and help); everything else only reads it.
+// The one typed configuration of a run. Every field is declared once, with its flag, help text
+// and key, in trainer/config_fields.h: launch/cli.cpp fills the struct from the command line
+// through that table, and to_string prints it through the same table. Choices are enums, parsed
+// at the edge (their names: the EnumNames lists below); everything else only reads them.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
+#include "common/enum_names.h"
+#include "data/augment_mode.h"
 
 namespace dt::trainer {
+
+enum class OptimizerKind { Sgd, Adam };
+enum class ScheduleKind { Constant, Step, Cosine, Linear, OneCycle };
+enum class DeviceChoice { Auto, Cuda, Cpu };
+enum class Toggle { Auto, On, Off };  // auto: the run decides (channels_last, SyncBatchNorm)
+enum class CpuConv { Auto, Direct };
+enum class Precision { Fp32, Bf16, Fp64 };
+enum class EvalMode { Rank0, Distributed };
+enum class EvalTta { None, Flip };
 
 struct Config {
   // Data
   std::string data_dir;       // CIFAR-10 binary folder; empty when synthetic
   int64_t synthetic = 0;      // > 0: train on this many synthetic images instead
-  std::string augment = "seed";
+  data::AugmentMode augment = data::AugmentMode::Seed;
   int64_t crop_padding = 4;
-  std::string pad_mode = "zero";
+  data::PadMode pad_mode = data::PadMode::Zero;
   int64_t cutout = 0;         // side of the square cut out of each training image (0: none)
   bool drop_last = true;
 
@@ -21,12 +36,12 @@ struct Config {
   std::string model = "resnet14";
   int64_t epochs = 10;
   int64_t batch_size = 30;    // per rank
-  std::string optimizer = "adam";
+  OptimizerKind optimizer = OptimizerKind::Adam;
   double lr = 1e-3;
   double momentum = 0.9;
   bool nesterov = false;
   double weight_decay = 0.0;
-  std::string lr_schedule = "constant";
+  ScheduleKind lr_schedule = ScheduleKind::Constant;
   double warmup_epochs = 0.0;
   double lr_step_epochs = 30.0;
   std::vector<double> lr_milestones;  // step: drop at these epochs instead of every lr_step_epochs
@@ -34,29 +49,29 @@ struct Config {
   double label_smoothing = 0.0;
 
   // Execution
-  std::string device = "auto";
+  DeviceChoice device = DeviceChoice::Auto;
   uint64_t seed = 0;
   int64_t threads = 0;        // 0: LibTorch's default
   int64_t max_steps = 0;      // 0: no limit
-  std::string channels_last = "auto";
-  std::string cpu_conv = "auto";   // auto (Winograd where it applies, model/conv3x3.h) | direct
-  std::string precision = "fp32";  // fp32 | bf16 (autocast, fp32 master weights) | fp64 (verification)
+  Toggle channels_last = Toggle::Auto;
+  CpuConv cpu_conv = CpuConv::Auto;  // auto: Winograd where it applies (model/conv3x3.h)
+  Precision precision = Precision::Fp32;  // bf16: autocast, fp32 master weights; fp64: verification
   int64_t eval_batch = 1000;
   int64_t eval_every = 1;  // epochs between evaluations; 0: never
-  std::string eval_tta = "none";  // none | flip: score each test image with its mirror image too
+  EvalTta eval_tta = EvalTta::None;  // flip: score each test image with its mirror image too
 
   // Distribution
   double bucket_mb = 25.0;
   int64_t accumulate = 1;
   bool overlap = true;
-  std::string sync_bn = "auto";  // auto: on when the world size is above 1
+  Toggle sync_bn = Toggle::Auto;  // auto: on when the world size is above 1
   double comm_timeout_s = 600.0;
 
   // Outputs
   std::string log_dir = "runs";
   std::string checkpoint_dir = "checkpoints";
   int64_t log_every = 100;
-  std::string eval_mode = "rank0";      // rank0 | distributed
+  EvalMode eval_mode = EvalMode::Rank0;
   std::string resume;                   // "" | auto | PATH
   bool eval_only = false;               // evaluate the --resume checkpoint, train nothing
   int64_t checkpoint_every = 0;         // also keep epoch_N.pt every N epochs (0: no)
@@ -70,14 +85,72 @@ struct Config {
   bool cuda_graph = false;              // capture the step once, replay it (trainer/graphed_step.h)
 };
 
-// Throws ConfigError (one line) for any out-of-range or inconsistent value.
+// Throws ConfigError (one line, naming the flag) for any out-of-range or inconsistent value.
 void validate(const Config& config);
 
+// The shortest text that reads back as the same double ("0.9", not "0.90000000000000002").
+std::string shortest(double value);
 // "82,123": how lists print in the config, its hash and error messages.
 std::string join(const std::vector<double>& values);
 
-// Canonical "key = value" lines: printed by rank 0, compared across ranks by their hash
-// (launch/main.cpp), stored in checkpoints.
+// Canonical "key = value" lines, one per field of config_fields.h: printed by rank 0, compared
+// across ranks by their hash (launch/main.cpp), stored in checkpoints.
 std::string to_string(const Config& config);
 
+// Whether the run trains with SyncBatchNorm (--sync-bn auto: when there are several ranks).
+inline bool sync_batch_norm(const Config& c, int world_size) {
+  return c.sync_bn == Toggle::On || (c.sync_bn == Toggle::Auto && world_size > 1);
+}
+
 }  // namespace dt::trainer
+
+namespace dt {
+template <>
+struct EnumNames<trainer::OptimizerKind> {
+  static constexpr std::array<std::pair<trainer::OptimizerKind, const char*>, 2> values{
+      {{trainer::OptimizerKind::Sgd, "sgd"}, {trainer::OptimizerKind::Adam, "adam"}}};
+};
+template <>
+struct EnumNames<trainer::ScheduleKind> {
+  static constexpr std::array<std::pair<trainer::ScheduleKind, const char*>, 5> values{
+      {{trainer::ScheduleKind::Constant, "constant"},
+       {trainer::ScheduleKind::Step, "step"},
+       {trainer::ScheduleKind::Cosine, "cosine"},
+       {trainer::ScheduleKind::Linear, "linear"},
+       {trainer::ScheduleKind::OneCycle, "onecycle"}}};
+};
+template <>
+struct EnumNames<trainer::DeviceChoice> {
+  static constexpr std::array<std::pair<trainer::DeviceChoice, const char*>, 3> values{
+      {{trainer::DeviceChoice::Auto, "auto"},
+       {trainer::DeviceChoice::Cuda, "cuda"},
+       {trainer::DeviceChoice::Cpu, "cpu"}}};
+};
+template <>
+struct EnumNames<trainer::Toggle> {
+  static constexpr std::array<std::pair<trainer::Toggle, const char*>, 3> values{
+      {{trainer::Toggle::Auto, "auto"}, {trainer::Toggle::On, "on"}, {trainer::Toggle::Off, "off"}}};
+};
+template <>
+struct EnumNames<trainer::CpuConv> {
+  static constexpr std::array<std::pair<trainer::CpuConv, const char*>, 2> values{
+      {{trainer::CpuConv::Auto, "auto"}, {trainer::CpuConv::Direct, "direct"}}};
+};
+template <>
+struct EnumNames<trainer::Precision> {
+  static constexpr std::array<std::pair<trainer::Precision, const char*>, 3> values{
+      {{trainer::Precision::Fp32, "fp32"},
+       {trainer::Precision::Bf16, "bf16"},
+       {trainer::Precision::Fp64, "fp64"}}};
+};
+template <>
+struct EnumNames<trainer::EvalMode> {
+  static constexpr std::array<std::pair<trainer::EvalMode, const char*>, 2> values{
+      {{trainer::EvalMode::Rank0, "rank0"}, {trainer::EvalMode::Distributed, "distributed"}}};
+};
+template <>
+struct EnumNames<trainer::EvalTta> {
+  static constexpr std::array<std::pair<trainer::EvalTta, const char*>, 2> values{
+      {{trainer::EvalTta::None, "none"}, {trainer::EvalTta::Flip, "flip"}}};
+};
+}  // namespace dt

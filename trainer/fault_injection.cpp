@@ -5,7 +5,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <signal.h>
+#include <unistd.h>
 #include <sstream>
+#include <thread>
 #include "trainer/errors.h"
 
 namespace dt::trainer {
@@ -60,26 +63,49 @@ FaultInjection FaultInjection::from_environment() {
       f.step = number;
     } else if (key == "action") {
       const auto colon = value.find(':');
-      f.action = value.substr(0, colon);
+      const std::string name = value.substr(0, colon);
       if (colon != std::string::npos) f.argument = value.substr(colon + 1);
       const bool has_argument = colon != std::string::npos;
-      if (f.action == "sleep") {
+      const auto action = parse_enum<FaultAction>(name);
+      if (!action) invalid("unknown action '" + name + "'");
+      f.action = *action;
+      if (f.action == FaultAction::Sleep) {
         if (!whole_double(f.argument, f.seconds) || f.seconds <= 0) {
           invalid("sleep needs its seconds, a number > 0 (action=sleep:5)");
         }
-      } else if (f.action == "corrupt") {
+      } else if (f.action == FaultAction::Corrupt) {
         if (f.argument.empty()) invalid("corrupt needs a parameter name (action=corrupt:fc.bias)");
-      } else if (f.action == "kill" || f.action == "nan") {
-        if (has_argument) invalid(f.action + " takes no argument");
-      } else {
-        invalid("unknown action '" + f.action + "'");
+      } else if (has_argument) {  // kill, nan
+        invalid(name + " takes no argument");
       }
     } else {
       invalid("unknown key '" + key + "'");
     }
   }
-  if (f.rank < 0 || f.step < 0 || f.action.empty()) invalid("rank, step and action are all needed");
+  if (f.rank < 0 || f.step < 0 || f.action == FaultAction::None) {
+    invalid("rank, step and action are all needed");
+  }
   return f;
+}
+
+void FaultInjection::before_step(int rank_now, int64_t step_now, torch::nn::Module& net) const {
+  if (!fires(rank_now, step_now)) return;
+  switch (action) {
+    case FaultAction::Sleep:
+      std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+      break;
+    case FaultAction::Kill:
+      ::kill(::getpid(), SIGKILL);
+      break;
+    case FaultAction::Corrupt: {
+      torch::NoGradGuard no_grad;
+      net.named_parameters()[argument].add_(1.0);
+      break;
+    }
+    case FaultAction::None:
+    case FaultAction::Nan:  // applied to the loss (poisons_loss)
+      break;
+  }
 }
 
 }  // namespace dt::trainer

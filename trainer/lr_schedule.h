@@ -4,11 +4,12 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+#include "trainer/config.h"
 
 namespace dt::trainer {
 
 struct LrSchedule {
-  std::string kind = "constant";  // constant | step | cosine | linear | onecycle
+  ScheduleKind kind = ScheduleKind::Constant;
   double base_lr = 1e-3;
   double total_epochs = 1;
   double warmup_epochs = 0;     // linear warm-up (onecycle: its own ramp, default 30%)

@@ -4,7 +4,7 @@ namespace dt::trainer {
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Config& c,
                                                         const std::vector<torch::Tensor>& params) {
-  if (c.optimizer == "sgd") {
+  if (c.optimizer == OptimizerKind::Sgd) {
     return std::make_unique<FusedSGD>(
         params, torch::optim::SGDOptions(c.lr)
                     .momentum(c.momentum)

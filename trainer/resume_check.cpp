@@ -1,5 +1,6 @@
 #include "trainer/resume_check.h"
 
+#include <cstdlib>
 #include <map>
 #include <sstream>
 #include "trainer/errors.h"
@@ -41,13 +42,25 @@ void check_resumable(const std::string& file, const TrainingState& saved, const 
   }
 }
 
+namespace {
+// Equal texts, or equal numbers: files written before numbers printed in their shortest form
+// say 0.90000000000000002 for 0.9.
+bool same_value(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  char* end_a = nullptr;
+  char* end_b = nullptr;
+  const double x = std::strtod(a.c_str(), &end_a), y = std::strtod(b.c_str(), &end_b);
+  return !a.empty() && !b.empty() && *end_a == '\0' && *end_b == '\0' && x == y;
+}
+}  // namespace
+
 std::vector<std::string> changed_settings(const std::string& saved, const std::string& now) {
   std::map<std::string, std::string> before;
   for (auto& [key, value] : settings(saved)) before[key] = value;
   std::vector<std::string> out;
   for (const auto& [key, value] : settings(now)) {
     auto it = before.find(key);
-    if (key == "resume" || it == before.end() || it->second == value) continue;
+    if (key == "resume" || it == before.end() || same_value(it->second, value)) continue;
     out.push_back(key + ": " + it->second + " -> " + value);
   }
   return out;

@@ -20,9 +20,9 @@ namespace {
 
 data::AugmentSpec augment_spec(const Config& c) {
   data::AugmentSpec a;
-  a.mode = data::parse_augment_mode(c.augment);
+  a.mode = c.augment;
   a.pad = c.crop_padding;
-  a.pad_mode = data::parse_pad_mode(c.pad_mode);
+  a.pad_mode = c.pad_mode;
   a.cutout = c.cutout;
   return a;
 }
@@ -38,8 +38,9 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
   s.ctx = ctx;
   s.train = std::move(train);
   s.test = std::move(test);
-  s.channels_last = config.channels_last != "off";
+  s.channels_last = config.channels_last != Toggle::Off;
   s.fault = FaultInjection::from_environment();
+  s.persistence = std::make_unique<Persistence>(config, ctx.rank);
   if (s.rank0() && !config.eval_only) prepare_output_paths(config);  // --eval-only writes nothing
 
   torch::manual_seed(config.seed);  // identical initial weights on every rank
@@ -47,8 +48,8 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
   s.fault.check_against(ctx.world_size, [&](const std::string& name) {
     return s.net->named_parameters().find(name) != nullptr;
   });
-  s.dtype = config.precision == "fp64" ? torch::kFloat64 : torch::kFloat32;
-  s.bf16_autocast = config.precision == "bf16";
+  s.dtype = config.precision == Precision::Fp64 ? torch::kFloat64 : torch::kFloat32;
+  s.bf16_autocast = config.precision == Precision::Bf16;
   s.net->to(ctx.device, s.dtype);
   if (s.channels_last) {
     torch::NoGradGuard no_grad;
@@ -57,9 +58,7 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
     }
   }
   // Without a communicator (a world of one, no launcher) SyncBatchNorm is BatchNorm.
-  const bool sync_bn =
-      ctx.comm && (config.sync_bn == "on" || (config.sync_bn == "auto" && ctx.world_size > 1));
-  if (sync_bn) {
+  if (ctx.comm && sync_batch_norm(config, ctx.world_size)) {
     model::set_batch_norm_sync(*s.net, std::make_shared<comm::SyncBatchNorm>(*ctx.comm));
   }
 
@@ -81,9 +80,7 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
                         " batches of an epoch at this batch size and world size");
     }
   }
-  if (s.test.size() > 0) {
-    s.eval_set = std::make_unique<data::EvalSet>(s.test, ctx.device, s.dtype, s.channels_last);
-  }
+  s.evaluator = std::make_unique<Evaluator>(config, ctx, s.test, s.dtype, s.channels_last);
   if (!config.eval_only) s.optimizer = make_optimizer(config, s.net->parameters());  // no steps
   s.schedule.kind = config.lr_schedule;
   s.schedule.base_lr = config.lr;
@@ -110,7 +107,7 @@ void Trainer::State::set_up_cuda_graph() {
     throw ConfigError("--cuda-graph and --sync-bn on exclude each other (SyncBatchNorm's "
                       "collectives cannot be captured)");
   }
-  if (fault.action == "nan") {
+  if (fault.action == FaultAction::Nan) {
     throw ConfigError("DT_FAULT_INJECT action=nan changes the loss inside the step, which "
                       "--cuda-graph captures once: not with --cuda-graph");
   }
@@ -142,11 +139,7 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
   std::exception_ptr bad_input;
   try {
     s.set_up(config, ctx, std::move(train), std::move(test));
-  } catch (const ConfigError&) {
-    bad_input = std::current_exception();
-  } catch (const CheckpointError&) {
-    bad_input = std::current_exception();
-  } catch (const data::DataError&) {
+  } catch (const BadInput&) {
     bad_input = std::current_exception();
   }
   if (ctx.comm && ctx.world_size > 1) {
@@ -159,7 +152,7 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
     TORCH_CHECK(ctx.comm, "Trainer: a world of ", ctx.world_size, " needs a communicator");
     // Every rank must resume from the same place (a node-local or stale checkpoint folder would
     // otherwise give ranks different loops).
-    const auto& p = s.position;
+    const auto& p = s.position.state();
     comm::require_same_text_on_all_ranks(
         *ctx.comm,
         "epochs done = " + std::to_string(p.epoch) + "\nsamples done in the next epoch = " +
@@ -180,94 +173,43 @@ Trainer::~Trainer() = default;
 torch::nn::Module& Trainer::model() { return *s_->net; }
 
 void Trainer::State::resume() {
-  position.world_size = ctx.world_size;
-  position.model_name = config.model;
-  position.config = to_string(config);
-  position.seed = int64_t(config.seed);
-  position.train_size = train.size();
-  if (config.resume.empty()) return;
-  std::string file = config.resume;
-  if (config.resume == "auto") {
-    file = path("last.pt");
-    // Nothing at all under that name means a fresh start; anything else (a symbolic link to a
-    // missing file, say) goes to the loader, which says what is wrong with it.
-    std::error_code ec;
-    if (std::filesystem::symlink_status(file, ec).type() == std::filesystem::file_type::not_found) {
-      if (config.eval_only) throw CheckpointError("--eval-only --resume auto: no " + file + " to evaluate");
-      if (rank0()) spdlog::info("--resume auto: no {} yet, starting from scratch", file);
-      return;
-    }
-  }
+  TrainingState fresh;
+  fresh.world_size = ctx.world_size;
+  fresh.model_name = config.model;
+  fresh.config = to_string(config);
+  fresh.seed = int64_t(config.seed);
+  fresh.train_size = train.size();
+  position = Position(fresh);
   // --eval-only needs the weights alone: any optimizer's checkpoint, any training position.
-  auto loaded = load_checkpoint(file, *net, config.eval_only ? nullptr : optimizer.get(),
-                                config.optimizer);
-  if (loaded.full && loaded.state.model_name != config.model) {
-    throw CheckpointError(file + ": checkpoint of --model " + loaded.state.model_name +
-                          ", this run is --model " + config.model);
-  }
-  resumed_from = file;
+  const auto loaded = persistence->load(*net, config.eval_only ? nullptr : optimizer.get());
+  if (!loaded) return;
+  const std::string& file = persistence->resumed_from();
   if (config.eval_only) {
-    position.epoch = loaded.full ? loaded.state.epoch : -1;  // -1: a weights-only file does not say
+    position.set_epochs_trained(loaded->full ? loaded->state.epoch : -1);  // -1: not said
     return;
   }
-  if (!loaded.full) {
+  if (!loaded->full) {
     if (rank0()) spdlog::info("initialised from the weights in {} (no training state in it)", file);
     return;
   }
-  check_resumable(file, loaded.state, position);
+  check_resumable(file, loaded->state, fresh);
   if (rank0()) {
-    for (const auto& change : changed_settings(loaded.state.config, position.config)) {
+    for (const auto& change : changed_settings(loaded->state.config, fresh.config)) {
       spdlog::info("resume: changed since {} was written: {}", file, change);
     }
   }
-  const int64_t old_world = loaded.state.world_size;
-  const TrainingState mine = position;
-  position = loaded.state;
-  position.world_size = mine.world_size;
-  position.model_name = mine.model_name;
-  position.config = mine.config;
-  position.seed = mine.seed;
-  position.train_size = mine.train_size;
-  if (position.samples_done > 0) {
-    loader->resume_at(position.epoch, position.samples_done);
-  } else {
-    loader->seek(position.epoch, 0);
-  }
+  position.continue_from(loaded->state, *loader);
   if (rank0()) {
+    const auto& p = position.state();
     spdlog::info("resumed from {}: {} epochs and {} steps done, {} samples into epoch {}", file,
-                 position.epoch, position.step, position.samples_done, position.epoch + 1);
-    if (old_world != ctx.world_size) {
+                 p.epoch, p.step, p.samples_done, p.epoch + 1);
+    if (loaded->state.world_size != ctx.world_size) {
       spdlog::info("the checkpoint was written by {} ranks, this run has {}: the remaining {} "
                    "samples of epoch {} are re-sharded over {} ranks",
-                   old_world, ctx.world_size, train.size() - position.samples_done,
-                   position.epoch + 1, ctx.world_size);
+                   loaded->state.world_size, ctx.world_size, train.size() - p.samples_done,
+                   p.epoch + 1, ctx.world_size);
     }
   }
-}
-
-void Trainer::State::save(const std::vector<std::string>& files, std::function<void()> after) {
-  if (!rank0()) return;
-  std::vector<std::string> paths;
-  for (const auto& f : files) paths.push_back(path(f));
-  writer.write(checkpoint_bytes(*net, optimizer.get(), config.optimizer, position), std::move(paths),
-               std::move(after));
-}
-
-void Trainer::State::prune_epoch_checkpoints() {
-  if (!rank0() || config.keep <= 0) return;
-  std::vector<std::pair<int64_t, std::string>> files;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(config.checkpoint_dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("epoch_", 0) == 0 && name.size() > 9 && name.substr(name.size() - 3) == ".pt") {
-      try {
-        files.emplace_back(std::stoll(name.substr(6, name.size() - 9)), e.path().string());
-      } catch (const std::exception&) {
-      }
-    }
-  }
-  std::sort(files.begin(), files.end());
-  for (size_t i = 0; i + size_t(config.keep) < files.size(); ++i) ::unlink(files[i].second.c_str());
 }
 
 torch::Tensor Trainer::State::agree(torch::Tensor flags) {
@@ -282,53 +224,21 @@ torch::Tensor Trainer::State::global_mean(const torch::Tensor& value) {
   return (cpu / ctx.world_size).to(value.device());
 }
 
-EvalResult Trainer::State::evaluate() {
-  auto forward = [&](const torch::Tensor& x) { return logits(x); };
-  const bool flip = config.eval_tta == "flip";
-  const int64_t n = eval_set ? eval_set->size() : 0;
-  // rank0: rank 0 evaluates everything while the others wait in the broadcast below (with the
-  // deadline). distributed: each rank evaluates a contiguous shard; the sums are reduced.
-  EvalSums sums;
-  if (config.eval_mode == "distributed" && distributed()) {
-    // Per-rank BatchNorm lets the ranks' running statistics drift apart: evaluate rank 0's
-    // model, the one that is checkpointed, not a different one on each shard.
-    if (model::synced_batch_norm_count(*net) == 0) comm::broadcast_buffers(*net, *ctx.comm);
-    const int64_t begin = n * ctx.rank / ctx.world_size, end = n * (ctx.rank + 1) / ctx.world_size;
-    sums = evaluate_sums(*net, forward, *eval_set, begin, end, config.eval_batch, flip);
-  } else if (rank0() && n > 0) {
-    sums = evaluate_sums(*net, forward, *eval_set, 0, n, config.eval_batch, flip);
-  }
-  auto packed = torch::tensor({sums.loss_sum, double(sums.correct), double(sums.samples)},
-                              torch::kFloat64);
-  if (distributed()) {
-    if (config.eval_mode == "distributed") {
-      ctx.comm->all_reduce(packed);
-    } else {
-      ctx.comm->broadcast(packed, 0);  // every rank learns the result (and the best accuracy)
-    }
-  }
-  EvalSums total;
-  total.loss_sum = packed[0].item<double>();
-  total.correct = int64_t(packed[1].item<double>());
-  total.samples = int64_t(packed[2].item<double>());
-  return total.result();
-}
-
 // --eval-only: one evaluation of the loaded checkpoint; logged, and printed on stdout for scripts.
 TrainSummary Trainer::State::evaluate_checkpoint() {
   const auto start = Clock::now();
   TrainSummary summary;
   summary.last_eval = evaluate();
   summary.best_accuracy = summary.last_eval.accuracy;
-  summary.epochs_completed = std::max<int64_t>(position.epoch, 0);
+  summary.epochs_completed = std::max<int64_t>(position.epoch(), 0);
   summary.train_seconds = seconds_since(start);
   if (rank0()) {
     CheckpointEval e;
-    e.checkpoint = resumed_from;
+    e.checkpoint = persistence->resumed_from();
     e.model = config.model;
-    e.eval_tta = config.eval_tta;
-    e.precision = config.precision;
-    e.epochs_trained = position.epoch;
+    e.eval_tta = name_of(config.eval_tta);
+    e.precision = name_of(config.precision);
+    e.epochs_trained = position.epoch();
     e.images = summary.last_eval.samples;
     e.test_loss = summary.last_eval.loss;
     e.test_accuracy = summary.last_eval.accuracy;

@@ -54,7 +54,8 @@ class Trainer {
   torch::nn::Module& model();
 
  private:
-  struct State;
+  struct State;  // the replica (trainer_state.h)
+  class Loop;    // one run of the training loop over it (training_loop.cpp)
   std::unique_ptr<State> s_;
 };
 

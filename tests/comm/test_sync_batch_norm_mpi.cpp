@@ -185,13 +185,13 @@ TEST(SyncBatchNorm, WorldSizeInvariance1x60Equals2x30) {
   // fp64: this ResNet's fp32 gradients at initialisation change by ~0.5% under a mere change of
   // summation order (PyTorch's own contiguous vs channels_last runs differ that much), so only
   // fp64 shows whether the two runs compute the same thing.
-  c.precision = "fp64";
+  c.precision = trainer::Precision::Fp64;
   c.log_every = 5;
   // SGD: Adam divides by the gradient's running RMS, which turns rounding-level differences in
   // near-zero gradients into full-size steps; SGD keeps the comparison at rounding level.
-  c.optimizer = "sgd";
+  c.optimizer = trainer::OptimizerKind::Sgd;
   c.lr = 0.05;
-  c.channels_last = "off";
+  c.channels_last = trainer::Toggle::Off;
   // 2 ranks x 30 with SyncBatchNorm...
   c.batch_size = 30;
   trainer::RunContext two;

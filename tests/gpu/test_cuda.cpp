@@ -319,7 +319,7 @@ TEST(Cuda, Bf16TrainingRunLearns) {
   DT_REQUIRE_GPU();
   test_util::TempDir dir;
   auto c = test_util::synthetic_config(dir, 2000, 2, 64);
-  c.precision = "bf16";
+  c.precision = trainer::Precision::Bf16;
   trainer::RunContext ctx;
   ctx.device = torch::Device(torch::kCUDA, 0);
   ctx.comm = &communicator();
@@ -368,11 +368,11 @@ TEST(Cuda, CudaGraphRunMatchesEagerRun) {
       SCOPED_TRACE(optimizer + ", " + precision);
       test_util::TempDir dir;
       auto c = test_util::synthetic_config(dir, 3000, 2, 128);  // 23 steps an epoch, 46 in all
-      c.optimizer = optimizer;
+      c.optimizer = *parse_enum<trainer::OptimizerKind>(optimizer);
       c.lr = optimizer == "sgd" ? 0.1 : 2e-3;
       c.weight_decay = 5e-4;
-      c.lr_schedule = "cosine";
-      c.precision = precision;
+      c.lr_schedule = trainer::ScheduleKind::Cosine;
+      c.precision = *parse_enum<trainer::Precision>(precision);
       c.deterministic = true;
       c.eval_every = 0;
       launch::configure_kernels(c);
@@ -421,7 +421,7 @@ TEST(Cuda, CudaGraphRunMatchesEagerRun) {
       auto steps_in = [&](const std::string& file) {
         auto net = model::make_model(c.model);
         auto opt = trainer::make_optimizer(c, net->parameters());
-        trainer::load_checkpoint(file, *net, opt.get(), c.optimizer);
+        trainer::load_checkpoint(file, *net, opt.get(), name_of(c.optimizer));
         std::vector<int64_t> steps;
         for (auto& p : net->parameters()) {
           steps.push_back(static_cast<const torch::optim::AdamParamState&>(
@@ -450,8 +450,8 @@ TEST(Cuda, SummaryImagesPerSecondAgreesWithTheWallClock) {
     test_util::TempDir dir;
     auto c = test_util::synthetic_config(dir, 16384, 3, 256);  // 64 steps an epoch
     c.model = "resnet20";
-    c.precision = "bf16";
-    c.optimizer = "sgd";
+    c.precision = trainer::Precision::Bf16;
+    c.optimizer = trainer::OptimizerKind::Sgd;
     c.lr = 0.05;
     c.eval_every = 0;
     c.cuda_graph = graph;

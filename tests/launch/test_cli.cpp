@@ -3,7 +3,10 @@
 #include <filesystem>
 #include <chrono>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include "launch/cli.h"
+#include "trainer/config_fields.h"
 #include "tests/test_util.h"
 #include "trainer/errors.h"
 
@@ -27,14 +30,117 @@ std::string error_of(std::vector<std::string> args) {
 }
 }  // namespace
 
+// Changes each row's field of config_fields.h away from its default, one at a time, and records
+// what the resolved configuration then says.
+class RowProbe {
+ public:
+  struct Row {
+    std::string flag, key;
+    std::set<std::string> changed_keys;  // keys of the resolved lines that changed
+    bool same_line_count = true;
+  };
+  template <class T>
+  void value(const std::string&, const std::string& flag, const std::string& key,
+             T trainer::Config::*field, const std::string&) {
+    trainer::Config c;
+    c.*field = other(c.*field);
+    record(flag, key, c);
+  }
+  void enable(const std::string& g, const std::string& flag, const std::string& key,
+              bool trainer::Config::*field, const std::string& h) {
+    value(g, flag, key, field, h);
+  }
+  void disable(const std::string& g, const std::string& flag, const std::string& key,
+               bool trainer::Config::*field, const std::string& h) {
+    value(g, flag, key, field, h);
+  }
+  template <class T>
+  void setting(const std::string&, const std::string& flag, const std::string& key,
+               T trainer::Config::*field, T v, const std::string&) {
+    trainer::Config c;
+    c.*field = v;
+    record(flag, key, c);
+  }
+  std::vector<Row> rows;
+
+ private:
+  template <class T>
+  static T other(const T& v) {
+    if constexpr (std::is_same_v<T, std::string>) {
+      return v + "x";
+    } else if constexpr (std::is_same_v<T, bool>) {
+      return !v;
+    } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+      auto w = v;
+      w.push_back(1.5);
+      return w;
+    } else if constexpr (std::is_enum_v<T>) {
+      for (const auto& [e, name] : EnumNames<T>::values) {
+        if (e != v) return e;
+      }
+      return v;
+    } else {
+      return v + 3;
+    }
+  }
+  static std::vector<std::string> lines(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+  }
+  void record(const std::string& flag, const std::string& key, const trainer::Config& c) {
+    const auto before = lines(trainer::to_string(trainer::Config{}));
+    const auto after = lines(trainer::to_string(c));
+    Row row{flag, key, {}, before.size() == after.size()};
+    for (size_t i = 0; i < before.size() && i < after.size(); ++i) {
+      if (before[i] != after[i]) row.changed_keys.insert(after[i].substr(0, after[i].find(" = ")));
+    }
+    rows.push_back(row);
+  }
+};
+
+// The one table (trainer/config_fields.h) feeds both the flags and the resolved configuration
+// that ranks compare and checkpoints store: every flag's field shows in it, under its own key and
+// no other, and every flag is in --help.
+TEST(Cli, EveryFlagIsInTheResolvedConfigurationAndTheHelp) {
+  RowProbe probe;
+  trainer::declare_config_fields(probe, "resnet14");
+  ASSERT_GT(probe.rows.size(), 50u);
+  const std::string help = parse({"--help"}).help_text;
+  for (const auto& row : probe.rows) {
+    SCOPED_TRACE("--" + row.flag);
+    EXPECT_TRUE(row.same_line_count);
+    // --synthetic also turns the data line into "data = synthetic".
+    const std::set<std::string> expected =
+        row.flag == "synthetic" ? std::set<std::string>{"data", "synthetic"}
+                                : std::set<std::string>{row.key};
+    EXPECT_EQ(row.changed_keys, expected);
+    EXPECT_NE(help.find("--" + row.flag + " "), std::string::npos);
+  }
+}
+
+TEST(Cli, TheResolvedConfigurationPrintsNumbersInTheirShortestForm) {
+  const std::string text = trainer::to_string(parse({"--lr", "0.1", "--optimizer", "sgd",
+                                                     "--momentum", "0.9"}).config);
+  EXPECT_NE(text.find("\nmomentum = 0.9\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nlr = 0.1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\ncomm_timeout_s = 600\n"), std::string::npos) << text;
+  EXPECT_EQ(parse({"--lr", trainer::shortest(0.1 + 0.2)}).config.lr, 0.1 + 0.2) << "reads back the same";
+  EXPECT_EQ(trainer::shortest(0.0005), "0.0005");
+  EXPECT_EQ(trainer::shortest(1e-10), "1e-10");
+  EXPECT_EQ(trainer::shortest(1e6), "1000000");
+  EXPECT_EQ(trainer::shortest(-2.5), "-2.5");
+}
+
 TEST(Cli, DefaultsAreTheSeedRecipe) {
   auto c = parse({}).config;
   EXPECT_EQ(c.model, "resnet14");
-  EXPECT_EQ(c.optimizer, "adam");
+  EXPECT_EQ(c.optimizer, trainer::OptimizerKind::Adam);
   EXPECT_DOUBLE_EQ(c.lr, 1e-3);
   EXPECT_EQ(c.batch_size, 30);
   EXPECT_EQ(c.epochs, 10);
-  EXPECT_EQ(c.augment, "seed");
+  EXPECT_EQ(c.augment, data::AugmentMode::Seed);
 }
 
 TEST(Cli, ParsesValues) {
@@ -47,7 +153,7 @@ TEST(Cli, ParsesValues) {
   EXPECT_EQ(c.batch_size, 128);
   EXPECT_FALSE(c.overlap);
   EXPECT_EQ(c.seed, 7u);
-  EXPECT_EQ(c.precision, "bf16");
+  EXPECT_EQ(c.precision, trainer::Precision::Bf16);
   EXPECT_FALSE(c.cudnn_benchmark);
   EXPECT_TRUE(parse({}).config.cudnn_benchmark);
   EXPECT_TRUE(parse({}).config.lr_milestones.empty());
@@ -84,6 +190,15 @@ TEST(Cli, RejectsBadValuesWithOneLine) {
        "--pad-mode applies with --augment standard and --crop-padding > 0 only"},
       {{"--eval-every", "0", "--eval-tta", "flip"}, "--eval-tta applies with --eval-every > 0 or --eval-only only"},
       {{"--cpu-conv", "winograd"}, "--cpu-conv must be auto or direct"},
+      // Every choice is named by its flag when refused, at parse time.
+      {{"--augment", "fancy"}, "--augment must be seed, standard or none, got 'fancy'"},
+      {{"--augment", "standard", "--pad-mode", "wrap"}, "--pad-mode must be zero or reflect"},
+      {{"--augment", "standard", "--crop-padding", "17"}, "--crop-padding must be in [0, 16]"},
+      {{"--augment", "standard", "--crop-padding", "-1"}, "--crop-padding must be in [0, 16]"},
+      {{"--eval", "all"}, "--eval must be rank0 or distributed"},
+      {{"--eval-tta", "crops"}, "--eval-tta must be none or flip"},
+      {{"--channels-last", "yes"}, "--channels-last must be auto, on or off"},
+      {{"--sync-bn", "--no-sync-bn"}, "--sync-bn and --no-sync-bn exclude each other"},
       {{"--lr-schedule", "step", "--lr-milestones", "5,x"}, "--lr-milestones: 'x' is not a number"},
       {{"--lr-schedule", "step", "--lr-milestones", "5,"}, "--lr-milestones"},
       {{"--lr-schedule", "step", "--lr-milestones", "5,,6"}, "--lr-milestones"},

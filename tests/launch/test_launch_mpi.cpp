@@ -25,17 +25,17 @@ TEST(LaunchMapping, RanksAndLocalRanksFromMpi) {
 TEST(LaunchMapping, EachLocalRankGetsItsOwnGpu) {
   const auto& w = test_util::mpi_world();
   // As many GPUs as local ranks: local rank r -> cuda:r.
-  auto d = launch::resolve_device("cuda", w, w.local_size);
+  auto d = launch::resolve_device(trainer::DeviceChoice::Cuda, w, w.local_size);
   EXPECT_TRUE(d.is_cuda());
   EXPECT_EQ(d.index(), w.local_rank);
-  EXPECT_EQ(launch::resolve_device("auto", w, w.local_size + 2).index(), w.local_rank);
+  EXPECT_EQ(launch::resolve_device(trainer::DeviceChoice::Auto, w, w.local_size + 2).index(), w.local_rank);
   // No GPU: auto falls back to CPU; cuda is refused.
-  EXPECT_TRUE(launch::resolve_device("auto", w, 0).is_cpu());
-  EXPECT_THROW(launch::resolve_device("cuda", w, 0), trainer::ConfigError);
-  EXPECT_TRUE(launch::resolve_device("cpu", w, 8).is_cpu());
+  EXPECT_TRUE(launch::resolve_device(trainer::DeviceChoice::Auto, w, 0).is_cpu());
+  EXPECT_THROW(launch::resolve_device(trainer::DeviceChoice::Cuda, w, 0), trainer::ConfigError);
+  EXPECT_TRUE(launch::resolve_device(trainer::DeviceChoice::Cpu, w, 8).is_cpu());
   if (w.local_size > 1) {
     try {
-      launch::resolve_device("auto", w, w.local_size - 1);
+      launch::resolve_device(trainer::DeviceChoice::Auto, w, w.local_size - 1);
       FAIL() << "more ranks than GPUs on a node must be refused";
     } catch (const trainer::ConfigError& e) {
       EXPECT_NE(std::string(e.what()).find("--device cpu"), std::string::npos) << e.what();

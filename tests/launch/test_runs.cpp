@@ -513,7 +513,9 @@ TEST(Runs, EvalOnlyScoresTheCheckpointAsTheRunThatWroteIt) {
   ASSERT_EQ(two.exit_code, 0) << two.output;
   EXPECT_EQ(std::count(two.output.begin(), two.output.end(), '\n'), 1) << two.output;
   EXPECT_EQ(json_number(two.output, "images"), 1000) << two.output;
-  EXPECT_NEAR(json_number(two.output, "test_loss"), loss, 1e-7 * loss) << two.output;
+  // Two fp32 shards of 500 sum their losses in another order than one batch of 1000 (and oneDNN
+  // may pick other kernels for the other batch size): equal to fp32's rounding, not to the bit.
+  EXPECT_NEAR(json_number(two.output, "test_loss"), loss, 1e-6 * loss) << two.output;
   EXPECT_EQ(json_number(two.output, "test_accuracy"), accuracy) << two.output;
   EXPECT_EQ(file_bytes(checkpoint), before) << "--eval-only must not write the checkpoint";
   EXPECT_FALSE(std::filesystem::exists(d / "e")) << "--eval-only creates no output folder";

@@ -114,7 +114,7 @@ TEST(FusedOptimizer, ParametersWithoutGradientsAreSkipped) {
     ps[2].mutable_grad() = torch::Tensor();
     const auto before = ps[2].clone();
     trainer::Config c;
-    c.optimizer = kind;
+    c.optimizer = *parse_enum<trainer::OptimizerKind>(kind);
     auto opt = trainer::make_optimizer(c, ps);
     opt->step();
     EXPECT_TRUE(torch::equal(ps[2], before));
@@ -129,7 +129,7 @@ TEST(FusedOptimizer, ResumeFromCheckpointContinuesBitForBit) {
   for (const std::string kind : {"adam", "sgd"}) {
     SCOPED_TRACE(kind);
     trainer::Config c;
-    c.optimizer = kind;
+    c.optimizer = *parse_enum<trainer::OptimizerKind>(kind);
     c.lr = kind == "adam" ? 1e-2 : 0.1;
     c.weight_decay = 1e-4;
     auto make_net = [](uint64_t seed) {  // weights channels_last, as the trainer lays them out
@@ -173,7 +173,7 @@ TEST(FusedOptimizer, ResumeFromCheckpointContinuesBitForBit) {
 TEST(FusedOptimizer, StepIsAFewOpsNotSomePerParameter) {
   for (const std::string kind : {"adam", "sgd"}) {
     trainer::Config c;
-    c.optimizer = kind;
+    c.optimizer = *parse_enum<trainer::OptimizerKind>(kind);
     auto net = model::make_resnet("resnet20");
     auto params = net->parameters();
     auto fused = trainer::make_optimizer(c, params);

@@ -141,12 +141,12 @@ TEST(MixedPrecision, Bf16GradientsEqualPyTorchAutocast) {
 TEST(MixedPrecision, Bf16TrainingLearnsAndCheckpointsFp32) {
   TempDir dir;
   auto c = test_util::synthetic_config(dir, 1200, 2, 32);
-  c.precision = "bf16";
+  c.precision = trainer::Precision::Bf16;
   trainer::Trainer t(c, {}, data::make_synthetic(1200, 0), data::make_synthetic(500, 1));
   auto s = t.run();
   EXPECT_GT(s.last_eval.accuracy, 0.5) << "chance is 0.1";
   auto fresh = model::make_resnet(c.model);
-  trainer::load_checkpoint(dir / "ckpt/last.pt", *fresh, nullptr, c.optimizer);
+  trainer::load_checkpoint(dir / "ckpt/last.pt", *fresh, nullptr, name_of(c.optimizer));
   for (const auto& p : t.model().named_parameters()) {
     EXPECT_EQ(p.value().scalar_type(), torch::kFloat32) << p.key();
     EXPECT_TRUE(torch::equal(p.value(), fresh->named_parameters()[p.key()])) << p.key();

@@ -27,19 +27,19 @@ TEST(LrSchedule, Shapes) {
   s.base_lr = 0.1;
   s.total_epochs = 10;
   EXPECT_DOUBLE_EQ(s.lr_at(5.7), 0.1);
-  s.kind = "step";
+  s.kind = trainer::ScheduleKind::Step;
   s.step_epochs = 3;
   s.gamma = 0.5;
   EXPECT_DOUBLE_EQ(s.lr_at(2.9), 0.1);
   EXPECT_DOUBLE_EQ(s.lr_at(3.0), 0.05);
   EXPECT_DOUBLE_EQ(s.lr_at(6.5), 0.025);
-  s.kind = "cosine";
+  s.kind = trainer::ScheduleKind::Cosine;
   s.warmup_epochs = 1;
   EXPECT_NEAR(s.lr_at(0.1), 0.01, 1e-12);
   EXPECT_NEAR(s.lr_at(1.0), 0.1, 1e-12);
   EXPECT_NEAR(s.lr_at(5.5), 0.05, 1e-12);
   EXPECT_NEAR(s.lr_at(10), 0.0, 1e-12);
-  s.kind = "onecycle";
+  s.kind = trainer::ScheduleKind::OneCycle;
   s.warmup_epochs = 3;
   EXPECT_NEAR(s.lr_at(0), 0.1 / 25, 1e-12);
   EXPECT_NEAR(s.lr_at(3), 0.1, 1e-12);
@@ -52,7 +52,7 @@ TEST(LrSchedule, Shapes) {
 // 164 at 390 steps per epoch), optionally after a warm-up; values as torch's MultiStepLR gives.
 TEST(LrSchedule, MilestonesAndWarmUp) {
   trainer::LrSchedule s;
-  s.kind = "step";
+  s.kind = trainer::ScheduleKind::Step;
   s.base_lr = 0.1;
   s.total_epochs = 164;
   s.step_epochs = 1;  // ignored once milestones are given
@@ -68,7 +68,7 @@ TEST(LrSchedule, MilestonesAndWarmUp) {
   EXPECT_NEAR(s.lr_at(0.5), 0.025, 1e-15);
   EXPECT_NEAR(s.lr_at(2), 0.1, 1e-15);
   EXPECT_NEAR(s.lr_at(100), 0.01, 1e-15);
-  s.kind = "constant";  // the warm-up applies to a constant LR too
+  s.kind = trainer::ScheduleKind::Constant;  // the warm-up applies to a constant LR too
   EXPECT_NEAR(s.lr_at(1), 0.05, 1e-15);
   EXPECT_DOUBLE_EQ(s.lr_at(50), 0.1);
 }
@@ -76,7 +76,7 @@ TEST(LrSchedule, MilestonesAndWarmUp) {
 // Page's ResNet-9 schedule: linear from 0 to the peak at epoch 5, linear to 0 at epoch 24.
 TEST(LrSchedule, LinearWarmUpAndDecay) {
   trainer::LrSchedule s;
-  s.kind = "linear";
+  s.kind = trainer::ScheduleKind::Linear;
   s.base_lr = 0.4;
   s.total_epochs = 24;
   s.warmup_epochs = 5;
@@ -91,7 +91,7 @@ TEST(LrSchedule, LinearWarmUpAndDecay) {
 // step runs at the peak, and a step is never given more than the peak.
 TEST(LrSchedule, WarmUpStepsReadTheirEnd) {
   trainer::LrSchedule s;
-  s.kind = "cosine";
+  s.kind = trainer::ScheduleKind::Cosine;
   s.base_lr = 0.1;
   s.total_epochs = 10;
   s.warmup_epochs = 1;
@@ -478,6 +478,15 @@ TEST(ResumeCheck, ChangedSettingsAreListedInOrder) {
   EXPECT_EQ(changes[0], "lr: 0.001 -> 0.5");
 }
 
+// Files written before the configuration printed numbers in their shortest form hold
+// "0.90000000000000002" for 0.9: the same number, so no change to report; a real change still is.
+TEST(ResumeCheck, NumbersInAnOlderSpellingAreNotChanges) {
+  const auto changes = trainer::changed_settings("momentum = 0.90000000000000002\nlr = 0.1\n",
+                                                 "momentum = 0.9\nlr = 0.10000000000000001\n");
+  EXPECT_TRUE(changes.empty()) << changes.front();
+  EXPECT_EQ(trainer::changed_settings("momentum = 0.90000000000000002\n", "momentum = 0.8\n").size(), 1u);
+}
+
 TEST(Checkpoint, AtomicWriteReplacesWholeFile) {
   TempDir dir;
   trainer::write_file_atomically(dir / "f", std::vector<char>(1000, 'a'));
@@ -511,7 +520,7 @@ TEST(Trainer, EpochCheckpointsArePrunedToTheNewestKept) {
   for (int epoch : {4, 5}) {
     auto probe = model::make_model(c.model);
     auto loaded = trainer::load_checkpoint(dir / ("ckpt/epoch_" + std::to_string(epoch) + ".pt"),
-                                           *probe, nullptr, c.optimizer);
+                                           *probe, nullptr, name_of(c.optimizer));
     EXPECT_EQ(loaded.state.epoch, epoch);
   }
 }
