@@ -7,7 +7,7 @@
 #include <torch/csrc/autograd/variable.h>
 #include <sstream>
 #include "comm/errors.h"
-#include "comm/fnv1a.h"
+#include "common/fnv1a.h"
 
 namespace dt::comm {
 
@@ -29,9 +29,9 @@ void broadcast_from_rank0(const torch::Tensor& tensor, Communicator& comm) {
 
 void broadcast_model(torch::nn::Module& module, Communicator& comm) {
   // Structure fingerprint: names, shapes and dtypes of every parameter and buffer, in order.
-  uint64_t hash = kFnv1aBasis;
+  uint64_t hash = common::kFnv1aBasis;
   int64_t count = 0;
-  auto mix = [&](const std::string& s) { hash = fnv1a(s, hash); };
+  auto mix = [&](const std::string& s) { hash = common::fnv1a(s, hash); };
   auto tensors = module.named_parameters();
   for (const auto& b : module.named_buffers()) tensors.insert(b.key(), b.value());
   for (const auto& t : tensors) {

@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include "comm/fnv1a.h"
+#include "common/fnv1a.h"
 #include "data/regular_file.h"
 #include "trainer/errors.h"
 
@@ -26,7 +26,7 @@ constexpr const char* kFormatV1 = "dist_train/1";  // still read: no seed, train
   throw CheckpointError(what + " " + path + ": " + std::strerror(errno));
 }
 
-void mix(uint64_t& h, const void* data, size_t n) { h = comm::fnv1a(data, n, h); }
+void mix(uint64_t& h, const void* data, size_t n) { h = common::fnv1a(data, n, h); }
 
 void mix_tensor(uint64_t& h, const std::string& key, const torch::Tensor& t) {
   mix(h, key.data(), key.size());
@@ -68,7 +68,7 @@ void mix_string(uint64_t& h, const std::string& s) {
 uint64_t checksum_of(const c10::Dict<std::string, torch::Tensor>& model,
                      const c10::impl::GenericDict& opt_state, const TrainingState* state,
                      const std::string& optimizer_kind) {
-  uint64_t h = comm::kFnv1aBasis;
+  uint64_t h = common::kFnv1aBasis;
   if (state) {
     for (int64_t v : {state->epoch, state->samples_done, state->step, state->world_size,
                       state->seed, state->train_size}) {
