@@ -44,13 +44,6 @@ struct BucketTiming {
   Clock::time_point launched, completed;
 };
 
-// Broadcasts rank 0's parameters and buffers to every rank, after checking that every rank's
-// model has the same structure (tensor count, names, shapes, dtypes); a mismatch names the first
-// differing rank and both structures' counts and hashes.
-void broadcast_model(torch::nn::Module& module, Communicator& comm);
-// Rank 0's buffers (BatchNorm running statistics) onto every rank, as DDP's broadcast_buffers.
-void broadcast_buffers(torch::nn::Module& module, Communicator& comm);
-
 class Reducer {
  public:
   Reducer(std::vector<torch::Tensor> parameters, Communicator& comm, const ReducerOptions& options);

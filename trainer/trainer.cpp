@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include "comm/errors.h"
+#include "comm/model_sync.h"
 #include "comm/sync_batch_norm.h"
 #include "data/errors.h"
 #include "trainer/errors.h"

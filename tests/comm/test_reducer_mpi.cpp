@@ -4,6 +4,7 @@
 #include <thread>
 #include "comm/communicator.h"
 #include "comm/errors.h"
+#include "comm/model_sync.h"
 #include "comm/reducer.h"
 #include "data/synthetic.h"
 #include "model/resnet.h"
