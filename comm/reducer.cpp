@@ -9,9 +9,9 @@
 
 namespace dt::comm {
 
-Reducer::Reducer(std::vector<torch::Tensor> parameters, Communicator& comm,
-                 const ReducerOptions& options)
-    : params_(std::move(parameters)), comm_(comm), options_(options) {
+Reducer::Reducer(const torch::OrderedDict<std::string, torch::Tensor>& parameters,
+                 Communicator& comm, const ReducerOptions& options)
+    : params_(parameters.values()), names_(parameters.keys()), comm_(comm), options_(options) {
   bucket_of_.assign(params_.size(), 0);
   // Reverse parameter order approximates the order in which backward produces gradients.
   double cap_mb = std::min(options.first_bucket_mb, options.bucket_mb);
@@ -48,7 +48,7 @@ Reducer::Reducer(std::vector<torch::Tensor> parameters, Communicator& comm,
 
   for (size_t k = 0; k < params_.size(); ++k) {
     auto acc = torch::autograd::impl::grad_accumulator(params_[k]);
-    TORCH_CHECK(acc, "Reducer: parameter ", k, " is not a leaf that requires grad");
+    TORCH_CHECK(acc, "Reducer: parameter ", names_[k], " is not a leaf that requires grad");
     hook_keys_.push_back(acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
         [this, k](const torch::autograd::variable_list& outputs,
                   const torch::autograd::variable_list&) {
@@ -95,7 +95,7 @@ void Reducer::on_gradient(size_t k) {
     view.zero_();
     b.locally_unused.push_back(slot);
   }
-  TORCH_CHECK(b.pending > 0, "Reducer: gradient of parameter ", k, " arrived twice in one backward");
+  TORCH_CHECK(b.pending > 0, "Reducer: gradient of parameter ", names_[k], " arrived twice in one backward");
   --b.pending;
   if (options_.overlap) launch_ready();
   progress();
@@ -185,8 +185,8 @@ void Reducer::finish() {
         // Ranks whose autograd graphs differ may have interleaved their bucket launches with
         // those other collectives (SyncBatchNorm's) in different orders.
         throw CommError(
-            "rank " + std::to_string(comm_.rank()) + ": parameter " +
-            std::to_string(b.params[slot]) + " had a gradient on " +
+            "rank " + std::to_string(comm_.rank()) + ": parameter " + names_[b.params[slot]] +
+            " had a gradient on " +
             std::to_string(std::lround(fraction * comm_.world_size())) + " of " +
             std::to_string(comm_.world_size()) +
             " ranks, not on this one, while other collectives (SyncBatchNorm) run during "

@@ -46,7 +46,10 @@ struct BucketTiming {
 
 class Reducer {
  public:
-  Reducer(std::vector<torch::Tensor> parameters, Communicator& comm, const ReducerOptions& options);
+  // The parameters by name, in the module's order (module.named_parameters(), as c10d's DDP is
+  // given them): the names are what its errors say.
+  Reducer(const torch::OrderedDict<std::string, torch::Tensor>& parameters, Communicator& comm,
+          const ReducerOptions& options);
   ~Reducer();
   Reducer(const Reducer&) = delete;
   Reducer& operator=(const Reducer&) = delete;
@@ -79,6 +82,7 @@ class Reducer {
   void progress();
 
   std::vector<torch::Tensor> params_;
+  std::vector<std::string> names_;  // params_[k]'s name
   Communicator& comm_;
   ReducerOptions options_;
   std::vector<Bucket> buckets_;
