@@ -4,7 +4,7 @@
 #include <sstream>
 #include <vector>
 #include "comm/errors.h"
-#include "comm/fnv1a.h"
+#include "common/fnv1a.h"
 #include "comm/mpi_backend.h"
 #include "comm/nccl_backend.h"
 
@@ -129,7 +129,7 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 void require_same_text_on_all_ranks(Communicator& comm, const std::string& text,
                                     const std::string& what) {
-  auto all = comm.all_gather(torch::tensor({int64_t(fnv1a(text))}, torch::kInt64)).view(-1);
+  auto all = comm.all_gather(torch::tensor({int64_t(common::fnv1a(text))}, torch::kInt64)).view(-1);
   const auto* v = all.data_ptr<int64_t>();
   int differs = -1;
   for (int r = 1; r < comm.world_size() && differs < 0; ++r) {

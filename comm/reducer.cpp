@@ -5,64 +5,13 @@
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/utils/lambda_post_hook.h>
 #include <torch/csrc/autograd/variable.h>
-#include <sstream>
 #include "comm/errors.h"
-#include "comm/fnv1a.h"
 
 namespace dt::comm {
 
-namespace {
-
-void broadcast_from_rank0(const torch::Tensor& tensor, Communicator& comm) {
-  torch::NoGradGuard no_grad;
-  auto v = tensor;
-  if (v.is_contiguous()) {
-    comm.broadcast(v, 0);
-  } else {  // channels_last weights: broadcast a contiguous copy, then write it back
-    auto c = v.contiguous();
-    comm.broadcast(c, 0);
-    v.copy_(c);
-  }
-}
-
-}  // namespace
-
-void broadcast_model(torch::nn::Module& module, Communicator& comm) {
-  // Structure fingerprint: names, shapes and dtypes of every parameter and buffer, in order.
-  uint64_t hash = kFnv1aBasis;
-  int64_t count = 0;
-  auto mix = [&](const std::string& s) { hash = fnv1a(s, hash); };
-  auto tensors = module.named_parameters();
-  for (const auto& b : module.named_buffers()) tensors.insert(b.key(), b.value());
-  for (const auto& t : tensors) {
-    std::ostringstream o;
-    o << t.key() << t.value().sizes() << c10::toString(t.value().scalar_type()) << ";";
-    mix(o.str());
-    ++count;
-  }
-  auto mine = torch::tensor({count, int64_t(hash)}, torch::kInt64);
-  auto all = comm.all_gather(mine);
-  for (int r = 1; r < comm.world_size(); ++r) {
-    if (!torch::equal(all[r], all[0])) {
-      std::ostringstream o;
-      o << "model structure differs between ranks: rank " << r << " has "
-        << all[r][0].item<int64_t>() << " tensors (structure hash " << std::hex
-        << uint64_t(all[r][1].item<int64_t>()) << std::dec << "), rank 0 has "
-        << all[0][0].item<int64_t>() << " tensors (structure hash " << std::hex
-        << uint64_t(all[0][1].item<int64_t>()) << ")";
-      throw RankMismatch(o.str());
-    }
-  }
-  for (const auto& t : tensors) broadcast_from_rank0(t.value(), comm);
-}
-
-void broadcast_buffers(torch::nn::Module& module, Communicator& comm) {
-  for (const auto& b : module.buffers()) broadcast_from_rank0(b, comm);
-}
-
-Reducer::Reducer(std::vector<torch::Tensor> parameters, Communicator& comm,
-                 const ReducerOptions& options)
-    : params_(std::move(parameters)), comm_(comm), options_(options) {
+Reducer::Reducer(const torch::OrderedDict<std::string, torch::Tensor>& parameters,
+                 Communicator& comm, const ReducerOptions& options)
+    : params_(parameters.values()), names_(parameters.keys()), comm_(comm), options_(options) {
   bucket_of_.assign(params_.size(), 0);
   // Reverse parameter order approximates the order in which backward produces gradients.
   double cap_mb = std::min(options.first_bucket_mb, options.bucket_mb);
@@ -99,7 +48,7 @@ Reducer::Reducer(std::vector<torch::Tensor> parameters, Communicator& comm,
 
   for (size_t k = 0; k < params_.size(); ++k) {
     auto acc = torch::autograd::impl::grad_accumulator(params_[k]);
-    TORCH_CHECK(acc, "Reducer: parameter ", k, " is not a leaf that requires grad");
+    TORCH_CHECK(acc, "Reducer: parameter ", names_[k], " is not a leaf that requires grad");
     hook_keys_.push_back(acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
         [this, k](const torch::autograd::variable_list& outputs,
                   const torch::autograd::variable_list&) {
@@ -146,7 +95,7 @@ void Reducer::on_gradient(size_t k) {
     view.zero_();
     b.locally_unused.push_back(slot);
   }
-  TORCH_CHECK(b.pending > 0, "Reducer: gradient of parameter ", k, " arrived twice in one backward");
+  TORCH_CHECK(b.pending > 0, "Reducer: gradient of parameter ", names_[k], " arrived twice in one backward");
   --b.pending;
   if (options_.overlap) launch_ready();
   progress();
@@ -236,8 +185,8 @@ void Reducer::finish() {
         // Ranks whose autograd graphs differ may have interleaved their bucket launches with
         // those other collectives (SyncBatchNorm's) in different orders.
         throw CommError(
-            "rank " + std::to_string(comm_.rank()) + ": parameter " +
-            std::to_string(b.params[slot]) + " had a gradient on " +
+            "rank " + std::to_string(comm_.rank()) + ": parameter " + names_[b.params[slot]] +
+            " had a gradient on " +
             std::to_string(std::lround(fraction * comm_.world_size())) + " of " +
             std::to_string(comm_.world_size()) +
             " ranks, not on this one, while other collectives (SyncBatchNorm) run during "

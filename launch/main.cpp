@@ -14,7 +14,7 @@
 #include "comm/communicator.h"
 #include "common/errors.h"
 #include "comm/errors.h"
-#include "comm/fnv1a.h"
+#include "common/fnv1a.h"
 #include "comm/world.h"
 #include "data/cifar10.h"
 #include "data/errors.h"
@@ -165,7 +165,7 @@ int run(dt::comm::World& world, int argc, char** argv) {
   if (world.rank == 0) {
     spdlog::info("dist_train: {} rank(s); {}", world.size, source);
     spdlog::info("resolved configuration (hash {:016x}, compared across ranks):\n{}",
-                 comm::fnv1a(resolved), resolved);
+                 common::fnv1a(resolved), resolved);
   }
 
   t.run();  // logs the end-of-run summary and writes summary.json (rank 0)

@@ -11,13 +11,16 @@
 //   checksum     FNV-1a over every tensor's bytes and every position field, verified on load (a
 //                flipped byte is caught, not trained on). Format dist_train/1 files (no seed or
 //                train_size; checksum over tensors only) still load.
-// Written atomically by rank 0 (temporary file, fsync, rename, fsync of the directory): a crash
-// never leaves a torn file and never replaces the previous good checkpoint. Every failure to
-// read one (missing, truncated, corrupt, foreign, another model) is a CheckpointError (exit 2).
+// Written atomically by rank 0 (atomic_file.h): a crash never leaves a torn file and never
+// replaces the previous good checkpoint. Every failure to read one (missing, truncated, corrupt,
+// foreign, another model; checkpoint_validation.h) is a CheckpointError (exit 2).
 #pragma once
 #include <torch/torch.h>
 #include <string>
 #include <vector>
+// The two layers under a checkpoint, which the replica check and tests use on their own too.
+#include "trainer/atomic_file.h"        // write_file_atomically
+#include "trainer/checkpoint_format.h"  // torch_save_bytes, torch_load_bytes
 
 namespace dt::trainer {
 
@@ -59,13 +62,5 @@ LoadedCheckpoint load_checkpoint(const std::string& path, torch::nn::Module& mod
 LoadedCheckpoint load_checkpoint_bytes(const std::vector<char>& bytes, const std::string& name,
                                        torch::nn::Module& model, torch::optim::Optimizer* optimizer,
                                        const std::string& optimizer_kind);
-
-// The bytes torch.save would write for `value` (zip container, untagged pickle).
-std::vector<char> torch_save_bytes(const c10::IValue& value);
-// Parses torch.save bytes; throws CheckpointError naming `name` on anything malformed.
-c10::IValue torch_load_bytes(const std::vector<char>& bytes, const std::string& name);
-
-// Writes `bytes` to `path` atomically.
-void write_file_atomically(const std::string& path, const std::vector<char>& bytes);
 
 }  // namespace dt::trainer

@@ -1,7 +1,7 @@
 #include "trainer/checkpoint_writer.h"
 
 #include <spdlog/spdlog.h>
-#include "trainer/checkpoint.h"
+#include "trainer/atomic_file.h"
 
 namespace dt::trainer {
 

@@ -1,6 +1,6 @@
 #include "trainer/evaluator.h"
 
-#include "comm/reducer.h"
+#include "comm/model_sync.h"
 #include "model/batch_norm.h"
 
 namespace dt::trainer {

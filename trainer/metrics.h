@@ -11,9 +11,6 @@ struct EpochMetrics {
   double train_loss = 0, test_loss = 0, test_accuracy = 0, images_per_s = 0, seconds = 0, lr = 0;
 };
 
-// A number as JSON: non-finite values (a diverged loss) as null, which JSON readers accept.
-std::string json_number(double v);
-
 // What --eval-only measured, for scripts: one JSON object, no trailing newline.
 struct CheckpointEval {
   std::string checkpoint, model, eval_tta, precision;

@@ -1,7 +1,8 @@
 #include "trainer/replica_check.h"
 
 #include <sstream>
-#include "trainer/checkpoint.h"
+#include "trainer/atomic_file.h"
+#include "trainer/checkpoint_format.h"
 
 namespace dt::trainer {
 

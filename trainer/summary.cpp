@@ -1,7 +1,6 @@
 #include <spdlog/spdlog.h>
 #include <cmath>
-#include <sstream>
-#include "trainer/metrics.h"
+#include "trainer/json_writer.h"
 #include "trainer/output_paths.h"
 #include "trainer/trainer.h"
 
@@ -23,24 +22,26 @@ double best_accuracy(const TrainSummary& s) {
 void write_summary(const std::string& path, const Config& c, const RunContext& ctx,
                    const TrainSummary& s) {
   const double step_s = s.phases.step_seconds();
-  const auto num = [](double v) { return json_number(v); };  // null for NaN/Inf, never "nan"
-  std::ostringstream o;
-  o << "{\"world_size\": " << ctx.world_size << ", \"batch_per_rank\": " << c.batch_size
-    << ", \"accumulate\": " << c.accumulate << ", \"steps\": " << s.steps
-    << ", \"steps_timed\": " << s.steps_timed << ", \"images_per_s\": " << num(s.images_per_s)
-    << ", \"images_per_s_per_rank\": " << num(s.images_per_s / ctx.world_size)
-    << ", \"collectives_per_step\": " << num(s.collectives_per_step)
-    << ", \"cuda_graph_replays\": " << s.graph_replays
-    << ", \"step_time_ms\": " << num(s.steps_timed ? 1000 * step_s / s.steps_timed : 0.0)
-    << ", \"seconds\": {";
+  Json j;
+  j["world_size"] = ctx.world_size;
+  j["batch_per_rank"] = c.batch_size;
+  j["accumulate"] = c.accumulate;
+  j["steps"] = s.steps;
+  j["steps_timed"] = s.steps_timed;
+  j["images_per_s"] = json_number(s.images_per_s);
+  j["images_per_s_per_rank"] = json_number(s.images_per_s / ctx.world_size);
+  j["collectives_per_step"] = json_number(s.collectives_per_step);
+  j["cuda_graph_replays"] = s.graph_replays;
+  j["step_time_ms"] = json_number(s.steps_timed ? 1000 * step_s / s.steps_timed : 0.0);
+  Json& seconds = j["seconds"] = Json::object();
   for (size_t p = 0; p < size_t(Phase::Count); ++p) {
-    o << (p ? ", " : "") << "\"" << phase_name(Phase(p)) << "\": " << num(s.phases.seconds(Phase(p)));
+    seconds[phase_name(Phase(p))] = json_number(s.phases.seconds(Phase(p)));
   }
-  o << "}, \"wall_seconds\": " << num(s.train_seconds)
-    << ", \"final_test_accuracy\": " << num(final_accuracy(s))
-    << ", \"best_test_accuracy\": " << num(best_accuracy(s))
-    << ", \"final_train_loss\": " << num(s.final_train_loss) << "}\n";
-  write_output_file(path, o.str(), path);
+  j["wall_seconds"] = json_number(s.train_seconds);
+  j["final_test_accuracy"] = json_number(final_accuracy(s));
+  j["best_test_accuracy"] = json_number(best_accuracy(s));
+  j["final_train_loss"] = json_number(s.final_train_loss);
+  write_output_file(path, dump_line(j) + "\n", path);
 }
 
 void log_summary(const Config& c, const RunContext& ctx, const TrainSummary& s) {

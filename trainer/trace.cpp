@@ -1,7 +1,7 @@
 #include "trainer/trace.h"
 
 #include <iterator>
-#include <sstream>
+#include "trainer/json_writer.h"
 #include "trainer/output_paths.h"
 
 namespace dt::trainer {
@@ -63,14 +63,16 @@ void Trace::write(const std::string& path, comm::Communicator* comm, int rank, i
       if (all[r][i][0].item<double>() >= 0) origin = std::min(origin, all[r][i][3].item<double>());
     }
   }
-  std::ostringstream o;
-  o.precision(15);
-  o << "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n";
+  // One event per line inside the frame, so the file reads and diffs line by line; the
+  // microsecond times keep 15 significant digits.
+  std::string text = "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n";
   bool first = true;
-  for (int64_t r = 0; r < all.size(0); ++r) {
-    o << (first ? "" : ",\n") << "{\"ph\": \"M\", \"name\": \"process_name\", \"pid\": " << r
-      << ", \"args\": {\"name\": \"rank " << r << "\"}}";
+  const auto add = [&](const Json& event) {
+    text += (first ? "" : ",\n") + dump_line(event);
     first = false;
+  };
+  for (int64_t r = 0; r < all.size(0); ++r) {
+    add({{"ph", "M"}, {"name", "process_name"}, {"pid", r}, {"args", {{"name", "rank " + std::to_string(r)}}}});
     auto ev = all[r].contiguous();
     const double* e = ev.data_ptr<double>();
     for (int64_t i = 0; i < ev.size(0); ++i, e += kFields) {
@@ -78,14 +80,13 @@ void Trace::write(const std::string& path, comm::Communicator* comm, int rank, i
       const int64_t kind = int64_t(e[0]);
       // Buckets and collectives on their own rows (tid), so overlap with backward is visible.
       const int tid = kind == int64_t(TraceKind::Bucket) ? 2 : kind == int64_t(TraceKind::Collective) ? 3 : 1;
-      o << ",\n{\"ph\": \"X\", \"pid\": " << r << ", \"tid\": " << tid << ", \"name\": \""
-        << event_name(kind, int64_t(e[1])) << "\", \"cat\": \"" << category(kind)
-        << "\", \"ts\": " << e[3] - origin << ", \"dur\": " << e[4]
-        << ", \"args\": {\"step\": " << int64_t(e[2]) << "}}";
+      add({{"ph", "X"}, {"pid", r}, {"tid", tid}, {"name", event_name(kind, int64_t(e[1]))},
+           {"cat", category(kind)}, {"ts", json_number(e[3] - origin, 15)},
+           {"dur", json_number(e[4], 15)}, {"args", {{"step", int64_t(e[2])}}}});
     }
   }
-  o << "\n]}\n";
-  write_output_file(path, o.str(), "--trace " + path);
+  text += "\n]}\n";
+  write_output_file(path, text, "--trace " + path);
 }
 
 }  // namespace dt::trainer

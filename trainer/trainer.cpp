@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include "comm/errors.h"
+#include "comm/model_sync.h"
 #include "comm/sync_batch_norm.h"
 #include "data/errors.h"
 #include "trainer/errors.h"
@@ -164,7 +165,7 @@ Trainer::Trainer(const Config& config, const RunContext& ctx, data::Dataset trai
     ro.bucket_mb = config.bucket_mb;
     ro.overlap = config.overlap;
     ro.collectives_in_backward = model::synced_batch_norm_count(*s.net) > 0;
-    s.reducer = std::make_unique<comm::Reducer>(s.net->parameters(), *ctx.comm, ro);
+    s.reducer = std::make_unique<comm::Reducer>(s.net->named_parameters(), *ctx.comm, ro);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <thread>
 #include "comm/communicator.h"
 #include "comm/errors.h"
+#include "comm/model_sync.h"
 #include "comm/reducer.h"
 #include "data/synthetic.h"
 #include "model/resnet.h"
@@ -76,7 +77,7 @@ void check_equivalence(torch::ScalarType dtype, double tolerance, bool overlap, 
   options.bucket_mb = 0.004;  // ~1000 floats: forces several buckets
   options.first_bucket_mb = 0.001;
   options.overlap = overlap;
-  comm::Reducer reducer(replica->parameters(), comm, options);
+  comm::Reducer reducer(replica->named_parameters(), comm, options);
   ASSERT_GE(reducer.bucket_count(), 3u);
   for (int64_t m = 0; m < accumulate; ++m) {
     reducer.prepare(m + 1 == accumulate);
@@ -182,7 +183,7 @@ void check_unused_parameters(double bucket_mb, bool overlap, int64_t accumulate)
   options.bucket_mb = bucket_mb;
   options.first_bucket_mb = bucket_mb;
   options.overlap = overlap;
-  comm::Reducer reducer(replica->parameters(), comm, options);
+  comm::Reducer reducer(replica->named_parameters(), comm, options);
   auto opt = torch::optim::SGD(replica->parameters(),
                                torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(0.1));
   for (int pass = 0; pass < 2; ++pass) {  // the second pass finds the buckets' flags reused
@@ -222,8 +223,9 @@ TEST(Reducer, UnusedParametersAreAveragedOrLeftWithoutGradient) {
 }
 
 // With collectives of its own during backward (SyncBatchNorm's), a parameter used on some
-// ranks only could have reordered the buckets against them: refused, naming rank and parameter,
-// on the ranks that lacked it; with --no-overlap it is safe and averaged.
+// ranks only could have reordered the buckets against them: refused, naming the rank and the
+// parameter (by name, as the README promises), on the ranks that lacked it; with --no-overlap it
+// is safe and averaged.
 TEST(Reducer, PartlyUsedParameterWithCollectivesInBackwardIsRefusedUnlessNoOverlap) {
   auto& comm = communicator();
   const int world = comm.world_size(), rank = comm.rank();
@@ -237,7 +239,7 @@ TEST(Reducer, PartlyUsedParameterWithCollectivesInBackwardIsRefusedUnlessNoOverl
     options.first_bucket_mb = 1e-6;
     options.overlap = overlap;
     options.collectives_in_backward = true;
-    comm::Reducer reducer(net->parameters(), comm, options);
+    comm::Reducer reducer(net->named_parameters(), comm, options);
     reducer.prepare(true);
     net->loss(branchy_input(rank, 0), uses_some(rank, 0)).backward();
     if (overlap && !uses_some(rank, 0)) {
@@ -246,7 +248,7 @@ TEST(Reducer, PartlyUsedParameterWithCollectivesInBackwardIsRefusedUnlessNoOverl
         ADD_FAILURE() << "rank " << rank << " lacked `some` but finish() accepted it";
       } catch (const comm::CommError& e) {
         const std::string what = e.what();
-        EXPECT_NE(what.find("rank " + std::to_string(rank) + ": parameter "), std::string::npos) << what;
+        EXPECT_NE(what.find("rank " + std::to_string(rank) + ": parameter some."), std::string::npos) << what;
         EXPECT_NE(what.find("--no-overlap"), std::string::npos) << what;
       }
     } else {
@@ -264,7 +266,7 @@ TEST(Reducer, BucketsLaunchBeforeBackwardEnds) {
   comm::ReducerOptions options;
   options.bucket_mb = 0.1;
   options.first_bucket_mb = 0.02;
-  comm::Reducer reducer(net->parameters(), comm, options);
+  comm::Reducer reducer(net->named_parameters(), comm, options);
   ASSERT_GE(reducer.bucket_count(), 4u);
   auto [x, y] = global_batch(16, torch::kFloat32, 99);
   x = torch::nn::functional::interpolate(

@@ -121,7 +121,7 @@ TEST(Cuda, ReducerOnCudaTensorsKeepsGradients) {
   net->zero_grad();
   comm::ReducerOptions o;
   o.bucket_mb = 0.1;
-  comm::Reducer reducer(net->parameters(), comm, o);
+  comm::Reducer reducer(net->named_parameters(), comm, o);
   reducer.prepare(true);
   torch::nn::functional::cross_entropy(net->forward(x), y).backward();
   reducer.finish();
@@ -138,8 +138,10 @@ TEST(Cuda, ReducerLeavesAParameterNoRankUsedWithoutGradient) {
   torch::nn::Linear used(16, 10), unused(16, 10);
   used->to(torch::kCUDA);
   unused->to(torch::kCUDA);
-  auto params = used->parameters();
-  for (const auto& p : unused->parameters()) params.push_back(p);
+  torch::OrderedDict<std::string, torch::Tensor> named;
+  for (const auto& p : used->named_parameters()) named.insert("used." + p.key(), p.value());
+  for (const auto& p : unused->named_parameters()) named.insert("unused." + p.key(), p.value());
+  auto params = named.values();
   auto x = torch::randn({8, 16}, torch::kCUDA);
   used(x).pow(2).mean().backward();
   std::vector<torch::Tensor> expected;
@@ -147,7 +149,7 @@ TEST(Cuda, ReducerLeavesAParameterNoRankUsedWithoutGradient) {
   comm::ReducerOptions o;
   o.bucket_mb = 1e-6;  // a bucket per parameter
   o.first_bucket_mb = 1e-6;
-  comm::Reducer reducer(params, comm, o);
+  comm::Reducer reducer(named, comm, o);
   for (const bool use_both : {false, true}) {
     for (auto& p : params) p.mutable_grad() = torch::Tensor();
     reducer.prepare(true);

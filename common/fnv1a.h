@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string_view>
 
-namespace dt::comm {
+namespace dt::common {
 
 constexpr uint64_t kFnv1aBasis = 1469598103934665603ULL;
 constexpr uint64_t kFnv1aPrime = 1099511628211ULL;
@@ -35,4 +35,4 @@ inline uint64_t fnv1a(std::string_view text, uint64_t h = kFnv1aBasis) {
   return fnv1a(text.data(), text.size(), h);
 }
 
-}  // namespace dt::comm
+}  // namespace dt::common
