@@ -14,14 +14,14 @@ constexpr const char* kFormat = "dist_train/2";
 constexpr const char* kFormatV1 = "dist_train/1";  // still read: no seed, train_size; see checkpoint_checksum
 
 // The tensors of the optimizer's per-parameter state, by parameter index, Python's names.
-c10::impl::GenericDict optimizer_state(const torch::optim::Optimizer& opt, const std::string& kind) {
+c10::impl::GenericDict optimizer_state(const torch::optim::Optimizer& opt, OptimizerKind kind) {
   c10::impl::GenericDict state(c10::IntType::get(), c10::AnyType::get());
   const auto& params = opt.param_groups().at(0).params();
   for (size_t i = 0; i < params.size(); ++i) {
     auto it = opt.state().find(params[i].unsafeGetTensorImpl());
     if (it == opt.state().end()) continue;
     c10::impl::GenericDict entry(c10::StringType::get(), c10::AnyType::get());
-    if (kind == "adam") {
+    if (kind == OptimizerKind::Adam) {
       const auto& s = static_cast<const torch::optim::AdamParamState&>(*it->second);
       entry.insert("step", s.step());
       entry.insert("exp_avg", s.exp_avg().detach().cpu().contiguous());
@@ -72,12 +72,12 @@ c10::Dict<std::string, torch::Tensor> state_dict(const torch::nn::Module& module
 
 std::vector<char> checkpoint_bytes(const torch::nn::Module& model,
                                    const torch::optim::Optimizer* optimizer,
-                                   const std::string& optimizer_kind, const TrainingState& st) {
+                                   OptimizerKind optimizer_kind, const TrainingState& st) {
   auto weights = state_dict(model);
   c10::impl::GenericDict opt_state(c10::IntType::get(), c10::AnyType::get());
   if (optimizer) opt_state = optimizer_state(*optimizer, optimizer_kind);
   c10::impl::GenericDict opt(c10::StringType::get(), c10::AnyType::get());
-  opt.insert("kind", optimizer_kind);
+  opt.insert("kind", std::string(name_of(optimizer_kind)));
   opt.insert("state", opt_state);
 
   c10::impl::GenericDict rng(c10::StringType::get(), c10::AnyType::get());
@@ -97,19 +97,19 @@ std::vector<char> checkpoint_bytes(const torch::nn::Module& model,
   dict.insert("seed", st.seed);
   dict.insert("train_size", st.train_size);
   dict.insert("rng", rng);
-  dict.insert("checksum", int64_t(checkpoint_checksum(weights, opt_state, &st, optimizer_kind)));
+  dict.insert("checksum", int64_t(checkpoint_checksum(weights, opt_state, &st, name_of(optimizer_kind))));
   return torch_save_bytes(dict);
 }
 
 void save_checkpoint(const std::string& path, const torch::nn::Module& model,
-                     const torch::optim::Optimizer* optimizer, const std::string& optimizer_kind,
+                     const torch::optim::Optimizer* optimizer, OptimizerKind optimizer_kind,
                      const TrainingState& state) {
   write_file_atomically(path, checkpoint_bytes(model, optimizer, optimizer_kind, state));
 }
 
 LoadedCheckpoint load_checkpoint(const std::string& path, torch::nn::Module& model,
                                  torch::optim::Optimizer* optimizer,
-                                 const std::string& optimizer_kind) {
+                                 OptimizerKind optimizer_kind) {
   return load_checkpoint_bytes(read_file(path), path, model, optimizer, optimizer_kind);
 }
 
@@ -118,7 +118,7 @@ namespace {
 LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const std::string& path,
                                            torch::nn::Module& model,
                                            torch::optim::Optimizer* optimizer,
-                                           const std::string& optimizer_kind) {
+                                           OptimizerKind optimizer_kind) {
   auto value = torch_load_bytes(bytes, path);
   if (!value.isGenericDict()) throw CheckpointError(path + ": not a checkpoint dict");
   auto dict = value.toGenericDict();
@@ -167,9 +167,9 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
     }
     // Sane even where the checksum matches: a v1 file's position was never covered by it.
     check_position(st, path);
-    if (optimizer && kind != optimizer_kind) {
+    if (optimizer && kind != name_of(optimizer_kind)) {
       throw CheckpointError(path + ": checkpoint was trained with --optimizer " + kind +
-                            ", this run uses " + optimizer_kind);
+                            ", this run uses " + name_of(optimizer_kind));
     }
     out.full = true;
   }
@@ -192,7 +192,7 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
         check_optimizer_tensor(t, name, i, p, path);
         return t.to(p.device(), p.scalar_type()).contiguous(p.suggest_memory_format());
       };
-      if (optimizer_kind == "adam") {
+      if (optimizer_kind == OptimizerKind::Adam) {
         auto st = std::make_unique<torch::optim::AdamParamState>();
         const int64_t step = require(e, "step", path).toInt();
         check_optimizer_step(step, i, path);
@@ -236,7 +236,7 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
 
 LoadedCheckpoint load_checkpoint_bytes(const std::vector<char>& bytes, const std::string& path,
                                        torch::nn::Module& model, torch::optim::Optimizer* optimizer,
-                                       const std::string& optimizer_kind) {
+                                       OptimizerKind optimizer_kind) {
   try {
     return load_checkpoint_unchecked(bytes, path, model, optimizer, optimizer_kind);
   } catch (const CheckpointError&) {

@@ -16,6 +16,7 @@
 // foreign, another model; checkpoint_validation.h) is a CheckpointError (exit 2).
 #pragma once
 #include <torch/torch.h>
+#include "trainer/config.h"
 #include <string>
 #include <vector>
 // The two layers under a checkpoint, which the replica check and tests use on their own too.
@@ -43,9 +44,9 @@ c10::Dict<std::string, torch::Tensor> state_dict(const torch::nn::Module& module
 // writes, and what CheckpointWriter writes later while training goes on.
 std::vector<char> checkpoint_bytes(const torch::nn::Module& model,
                                    const torch::optim::Optimizer* optimizer,
-                                   const std::string& optimizer_kind, const TrainingState& state);
+                                   OptimizerKind optimizer_kind, const TrainingState& state);
 void save_checkpoint(const std::string& path, const torch::nn::Module& model,
-                     const torch::optim::Optimizer* optimizer, const std::string& optimizer_kind,
+                     const torch::optim::Optimizer* optimizer, OptimizerKind optimizer_kind,
                      const TrainingState& state);
 
 struct LoadedCheckpoint {
@@ -57,10 +58,10 @@ struct LoadedCheckpoint {
 // holds one, into `optimizer`. Checks format, checksum, names and shapes before touching the model.
 LoadedCheckpoint load_checkpoint(const std::string& path, torch::nn::Module& model,
                                  torch::optim::Optimizer* optimizer,
-                                 const std::string& optimizer_kind);
+                                 OptimizerKind optimizer_kind);
 // The same from bytes already read (`name` labels errors); the fuzzer's entry point.
 LoadedCheckpoint load_checkpoint_bytes(const std::vector<char>& bytes, const std::string& name,
                                        torch::nn::Module& model, torch::optim::Optimizer* optimizer,
-                                       const std::string& optimizer_kind);
+                                       OptimizerKind optimizer_kind);
 
 }  // namespace dt::trainer

@@ -37,7 +37,7 @@ std::optional<LoadedCheckpoint> Persistence::load(model::Network& net,
       return std::nullopt;
     }
   }
-  auto loaded = load_checkpoint(file, net, optimizer, name_of(optimizer_kind_));
+  auto loaded = load_checkpoint(file, net, optimizer, optimizer_kind_);
   if (loaded.full && loaded.state.model_name != model_) {
     throw CheckpointError(file + ": checkpoint of --model " + loaded.state.model_name +
                           ", this run is --model " + model_);
@@ -51,7 +51,7 @@ void Persistence::save(const std::vector<std::string>& files, const torch::nn::M
   if (rank_ != 0) return;
   std::vector<std::string> paths;
   for (const auto& f : files) paths.push_back(path(f));
-  writer_.write(checkpoint_bytes(net, optimizer, name_of(optimizer_kind_), position),
+  writer_.write(checkpoint_bytes(net, optimizer, optimizer_kind_, position),
                 std::move(paths));
 }
 
@@ -68,7 +68,7 @@ void Persistence::save_epoch_end(int64_t epoch, bool completed, bool best,
     paths.push_back(path("epoch_" + std::to_string(epoch) + ".pt"));
     after = [this] { prune_epoch_checkpoints(); };
   }
-  writer_.write(checkpoint_bytes(net, optimizer, name_of(optimizer_kind_), position),
+  writer_.write(checkpoint_bytes(net, optimizer, optimizer_kind_, position),
                 std::move(paths), std::move(after));
 }
 

@@ -11,7 +11,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static auto* optimizer = new torch::optim::Adam((*model)->parameters());
   std::vector<char> bytes(reinterpret_cast<const char*>(data), reinterpret_cast<const char*>(data) + size);
   try {
-    dt::trainer::load_checkpoint_bytes(bytes, "fuzz input", **model, optimizer, "adam");
+    dt::trainer::load_checkpoint_bytes(bytes, "fuzz input", **model, optimizer, dt::trainer::OptimizerKind::Adam);
   } catch (const dt::trainer::CheckpointError&) {
   }
   return 0;

@@ -423,7 +423,7 @@ TEST(Cuda, CudaGraphRunMatchesEagerRun) {
       auto steps_in = [&](const std::string& file) {
         auto net = model::make_model(c.model);
         auto opt = trainer::make_optimizer(c, net->parameters());
-        trainer::load_checkpoint(file, *net, opt.get(), name_of(c.optimizer));
+        trainer::load_checkpoint(file, *net, opt.get(), c.optimizer);
         std::vector<int64_t> steps;
         for (auto& p : net->parameters()) {
           steps.push_back(static_cast<const torch::optim::AdamParamState&>(

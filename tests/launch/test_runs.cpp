@@ -34,8 +34,8 @@ std::string dirs(const TempDir& d, const std::string& name) {
 // Every tensor of the two checkpoints' models is bit-identical.
 void expect_same_model(const std::string& a, const std::string& b) {
   auto ma = model::make_resnet("resnet14"), mb = model::make_resnet("resnet14");
-  trainer::load_checkpoint(a, *ma, nullptr, "adam");
-  trainer::load_checkpoint(b, *mb, nullptr, "adam");
+  trainer::load_checkpoint(a, *ma, nullptr, trainer::OptimizerKind::Adam);
+  trainer::load_checkpoint(b, *mb, nullptr, trainer::OptimizerKind::Adam);
   auto sa = trainer::state_dict(*ma), sb = trainer::state_dict(*mb);
   for (const auto& kv : sa) EXPECT_TRUE(torch::equal(kv.value(), sb.at(kv.key()))) << kv.key();
 }
@@ -151,7 +151,7 @@ TEST(Runs, ResumeOnAnotherWorldSizeReshardsTheRestOfTheEpoch) {
   EXPECT_NE(one.output.find("written by 2 ranks, this run has 1: the remaining 80 samples of epoch 1 "
                             "are re-sharded"), std::string::npos) << one.output;
   auto m = model::make_resnet("resnet14");
-  auto loaded = trainer::load_checkpoint(d / "a/last.pt", *m, nullptr, "adam");
+  auto loaded = trainer::load_checkpoint(d / "a/last.pt", *m, nullptr, trainer::OptimizerKind::Adam);
   EXPECT_EQ(loaded.state.step, 40);
   EXPECT_EQ(loaded.state.world_size, 1);
 }
@@ -172,8 +172,8 @@ TEST(Runs, ResumeOnAnotherWorldSizeKeepingTheGlobalBatchEqualsTheUninterruptedRu
   auto ma = model::make_resnet("resnet14"), mb = model::make_resnet("resnet14");
   ma->to(torch::kFloat64);
   mb->to(torch::kFloat64);
-  trainer::load_checkpoint(d / "a/last.pt", *ma, nullptr, "adam");
-  EXPECT_EQ(trainer::load_checkpoint(d / "b/last.pt", *mb, nullptr, "adam").state.step, 40);
+  trainer::load_checkpoint(d / "a/last.pt", *ma, nullptr, trainer::OptimizerKind::Adam);
+  EXPECT_EQ(trainer::load_checkpoint(d / "b/last.pt", *mb, nullptr, trainer::OptimizerKind::Adam).state.step, 40);
   auto sa = trainer::state_dict(*ma), sb = trainer::state_dict(*mb);
   for (const auto& kv : sa) {
     const auto& a = kv.value();
@@ -197,7 +197,7 @@ TEST(Runs, ResumeOnMoreRanksTrainsTheRemainingEpochs) {
                                     " --resume auto" + dirs(d, "a"));
   ASSERT_EQ(two.exit_code, 0) << two.output;
   auto m = model::make_resnet("resnet14");
-  auto loaded = trainer::load_checkpoint(d / "a/last.pt", *m, nullptr, "adam");
+  auto loaded = trainer::load_checkpoint(d / "a/last.pt", *m, nullptr, trainer::OptimizerKind::Adam);
   EXPECT_EQ(loaded.state.step, 45 + 7 + 15) << two.output;
   EXPECT_EQ(loaded.state.epoch, 3);
 }
@@ -248,7 +248,7 @@ TEST(Runs, NonFiniteLossStopsOrIsSkipped) {
   EXPECT_NE(kept.exit_code, 0) << kept.output;
   EXPECT_NE(kept.output.find("at step 8"), std::string::npos) << kept.output;
   auto net = model::make_resnet("resnet14");
-  const auto loaded = trainer::load_checkpoint(d / "c/last.pt", *net, nullptr, "adam");
+  const auto loaded = trainer::load_checkpoint(d / "c/last.pt", *net, nullptr, trainer::OptimizerKind::Adam);
   EXPECT_EQ(loaded.state.step, 5);
   for (const auto& p : net->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
 }
@@ -334,18 +334,18 @@ TEST(Runs, WriterKilledMidCheckpointLeavesThePreviousOneLoadable) {
   auto net = model::make_resnet("resnet110");  // ~7 MB: the write takes a while
   trainer::TrainingState st;
   st.model_name = "resnet110";
-  trainer::save_checkpoint(d / "last.pt", *net, nullptr, "adam", st);
+  trainer::save_checkpoint(d / "last.pt", *net, nullptr, trainer::OptimizerKind::Adam, st);
   for (int delay_ms : {1, 5, 20, 60}) {
     pid_t child = fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
-      for (;;) trainer::save_checkpoint(d / "last.pt", *net, nullptr, "adam", st);
+      for (;;) trainer::save_checkpoint(d / "last.pt", *net, nullptr, trainer::OptimizerKind::Adam, st);
     }
     usleep(useconds_t(delay_ms) * 1000);
     kill(child, SIGKILL);
     waitpid(child, nullptr, 0);
     auto probe = model::make_resnet("resnet110");
-    EXPECT_NO_THROW(trainer::load_checkpoint(d / "last.pt", *probe, nullptr, "adam")) << delay_ms;
+    EXPECT_NO_THROW(trainer::load_checkpoint(d / "last.pt", *probe, nullptr, trainer::OptimizerKind::Adam)) << delay_ms;
   }
 }
 
@@ -419,8 +419,8 @@ TEST(Runs, DeterministicRunsGiveBitIdenticalCheckpoints) {
   // text, which names their folders).
   auto ma = model::make_resnet("resnet14"), mb = model::make_resnet("resnet14");
   torch::optim::Adam oa(ma->parameters()), ob(mb->parameters());
-  auto la = trainer::load_checkpoint(d / "a/last.pt", *ma, &oa, "adam");
-  auto lb = trainer::load_checkpoint(d / "b/last.pt", *mb, &ob, "adam");
+  auto la = trainer::load_checkpoint(d / "a/last.pt", *ma, &oa, trainer::OptimizerKind::Adam);
+  auto lb = trainer::load_checkpoint(d / "b/last.pt", *mb, &ob, trainer::OptimizerKind::Adam);
   EXPECT_EQ(la.state.step, lb.state.step);
   auto sa = trainer::state_dict(*ma), sb = trainer::state_dict(*mb);
   for (const auto& kv : sa) EXPECT_TRUE(torch::equal(kv.value(), sb.at(kv.key()))) << kv.key();

@@ -30,7 +30,7 @@ TEST(CheckpointWriter, FilesHoldTheStateOfTheMomentTheyWereAskedFor) {
   st.step = 7;
   const auto before = net->parameters()[0].clone();
   trainer::CheckpointWriter writer;
-  writer.write(trainer::checkpoint_bytes(*net, nullptr, "adam", st),
+  writer.write(trainer::checkpoint_bytes(*net, nullptr, trainer::OptimizerKind::Adam, st),
                {dir / "last.pt", dir / "best.pt"});
   {  // training goes on while the files are written
     torch::NoGradGuard g;
@@ -39,7 +39,7 @@ TEST(CheckpointWriter, FilesHoldTheStateOfTheMomentTheyWereAskedFor) {
   writer.wait();
   EXPECT_EQ(contents(dir / "last.pt"), contents(dir / "best.pt"));
   auto probe = model::make_resnet("resnet20");
-  auto loaded = trainer::load_checkpoint(dir / "last.pt", *probe, nullptr, "adam");
+  auto loaded = trainer::load_checkpoint(dir / "last.pt", *probe, nullptr, trainer::OptimizerKind::Adam);
   EXPECT_EQ(loaded.state.step, 7);
   EXPECT_TRUE(torch::equal(probe->parameters()[0], before));
   EXPECT_FALSE(torch::equal(probe->parameters()[0], net->parameters()[0]));

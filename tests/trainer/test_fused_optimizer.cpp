@@ -155,11 +155,11 @@ TEST(FusedOptimizer, ResumeFromCheckpointContinuesBitForBit) {
     for (int s = 0; s < 3; ++s) step_with_grads(*first, *opt_first, s);
     trainer::TrainingState st;
     st.model_name = "resnet14";
-    trainer::save_checkpoint(dir / "c.pt", *first, opt_first.get(), kind, st);
+    trainer::save_checkpoint(dir / "c.pt", *first, opt_first.get(), *parse_enum<trainer::OptimizerKind>(kind), st);
 
     auto resumed = make_net(7);  // other initial weights: everything must come from the file
     auto opt_resumed = trainer::make_optimizer(c, resumed->parameters());
-    ASSERT_TRUE(trainer::load_checkpoint(dir / "c.pt", *resumed, opt_resumed.get(), kind).full);
+    ASSERT_TRUE(trainer::load_checkpoint(dir / "c.pt", *resumed, opt_resumed.get(), *parse_enum<trainer::OptimizerKind>(kind)).full);
     for (int s = 3; s < 5; ++s) step_with_grads(*resumed, *opt_resumed, s);
 
     auto a = straight->parameters();

@@ -107,7 +107,7 @@ TEST(MixedPrecision, Bf16GradientsEqualPyTorchAutocast) {
   auto net = model::make_resnet("resnet14");
   trainer::TrainingState st;
   st.model_name = "resnet14";
-  trainer::save_checkpoint(dir / "w.pt", *net, nullptr, "adam", st);
+  trainer::save_checkpoint(dir / "w.pt", *net, nullptr, trainer::OptimizerKind::Adam, st);
   auto r = test_util::run_command(test_util::python() + " " + test_util::source_dir() +
                                   "/tests/python/reference_models.py bf16grads resnet14 " +
                                   (dir / "w.pt") + " " + (dir / "g.pt"));
@@ -120,7 +120,7 @@ TEST(MixedPrecision, Bf16GradientsEqualPyTorchAutocast) {
   bf16_step(net);
 
   auto theirs = model::make_resnet("resnet14");  // their gradients, loaded as if weights
-  trainer::load_checkpoint(dir / "g.pt", *theirs, nullptr, "adam");
+  trainer::load_checkpoint(dir / "g.pt", *theirs, nullptr, trainer::OptimizerKind::Adam);
   auto their_grads = theirs->named_parameters();
   std::vector<torch::Tensor> g, g_ref;
   for (const auto& p : net->named_parameters()) {
@@ -146,7 +146,7 @@ TEST(MixedPrecision, Bf16TrainingLearnsAndCheckpointsFp32) {
   auto s = t.run();
   EXPECT_GT(s.last_eval.accuracy, 0.5) << "chance is 0.1";
   auto fresh = model::make_resnet(c.model);
-  trainer::load_checkpoint(dir / "ckpt/last.pt", *fresh, nullptr, name_of(c.optimizer));
+  trainer::load_checkpoint(dir / "ckpt/last.pt", *fresh, nullptr, c.optimizer);
   for (const auto& p : t.model().named_parameters()) {
     EXPECT_EQ(p.value().scalar_type(), torch::kFloat32) << p.key();
     EXPECT_TRUE(torch::equal(p.value(), fresh->named_parameters()[p.key()])) << p.key();

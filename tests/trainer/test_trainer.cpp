@@ -176,7 +176,7 @@ TEST(Checkpoint, PyTorchLoadsTheModelStateDict) {
     }
     trainer::TrainingState st;
     st.model_name = name;
-    trainer::save_checkpoint(dir / "last.pt", *net, nullptr, "adam", st);
+    trainer::save_checkpoint(dir / "last.pt", *net, nullptr, trainer::OptimizerKind::Adam, st);
     auto r = test_util::run_command(test_util::python() + " " + test_util::source_dir() +
                                     "/tests/python/reference_models.py load " + name + " " +
                                     (dir / "last.pt"));
@@ -200,7 +200,7 @@ TEST(Checkpoint, CppLoadsWhatPyTorchSaved) {
                                   (dir / "py.pt") + " 5");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto net = model::make_resnet("resnet14");
-  auto loaded = trainer::load_checkpoint(dir / "py.pt", *net, nullptr, "adam");
+  auto loaded = trainer::load_checkpoint(dir / "py.pt", *net, nullptr, trainer::OptimizerKind::Adam);
   EXPECT_FALSE(loaded.full) << "a Python state dict carries weights only";
   net->eval();
   torch::manual_seed(0);
@@ -229,13 +229,13 @@ TEST(Checkpoint, RoundTripRestoresModelOptimizerPositionAndRandomStream) {
   st.model_name = "resnet14";
   st.seed = 5;
   st.train_size = 50000;
-  trainer::save_checkpoint(dir / "c.pt", *a, &opt, "adam", st);
+  trainer::save_checkpoint(dir / "c.pt", *a, &opt, trainer::OptimizerKind::Adam, st);
   const auto next_draws = torch::rand({8}, torch::kFloat64);  // what the saved stream draws next
 
   torch::manual_seed(9);
   auto b = model::make_resnet("resnet14");
   torch::optim::Adam opt_b(b->parameters(), torch::optim::AdamOptions(1e-3));
-  auto loaded = trainer::load_checkpoint(dir / "c.pt", *b, &opt_b, "adam");
+  auto loaded = trainer::load_checkpoint(dir / "c.pt", *b, &opt_b, trainer::OptimizerKind::Adam);
   ASSERT_TRUE(loaded.full);
   EXPECT_TRUE(torch::equal(torch::rand({8}, torch::kFloat64), next_draws))
       << "the CPU random stream continues where the checkpoint left it";
@@ -273,7 +273,7 @@ namespace {
 std::string load_error(const std::string& path) {
   auto net = model::make_resnet("resnet14");
   try {
-    trainer::load_checkpoint(path, *net, nullptr, "adam");
+    trainer::load_checkpoint(path, *net, nullptr, trainer::OptimizerKind::Adam);
   } catch (const trainer::CheckpointError& e) {
     return e.what();
   }
@@ -286,7 +286,7 @@ TEST(Checkpoint, BadCheckpointsAreRejectedClearly) {
   auto net = model::make_resnet("resnet14");
   trainer::TrainingState st;
   st.model_name = "resnet14";
-  trainer::save_checkpoint(dir / "good.pt", *net, nullptr, "adam", st);
+  trainer::save_checkpoint(dir / "good.pt", *net, nullptr, trainer::OptimizerKind::Adam, st);
   std::ifstream in(dir / "good.pt", std::ios::binary);
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
   auto write = [&](const std::string& name, const std::vector<char>& b) {
@@ -302,15 +302,15 @@ TEST(Checkpoint, BadCheckpointsAreRejectedClearly) {
   write("flipped_end.pt", flipped_end);
   write("text.pt", std::vector<char>{'h', 'e', 'l', 'l', 'o'});
   auto other = model::make_resnet("resnet20");
-  trainer::save_checkpoint(dir / "other.pt", *other, nullptr, "adam", st);
+  trainer::save_checkpoint(dir / "other.pt", *other, nullptr, trainer::OptimizerKind::Adam, st);
   {  // well-formed files whose values no run writes: a NaN weight, a negative running variance
     torch::NoGradGuard g;
     auto bad = model::make_resnet("resnet14");
     bad->named_parameters()["layer2.1.conv1.weight"][3][1][0][2] = std::nan("");
-    trainer::save_checkpoint(dir / "nan.pt", *bad, nullptr, "adam", st);
+    trainer::save_checkpoint(dir / "nan.pt", *bad, nullptr, trainer::OptimizerKind::Adam, st);
     auto negative = model::make_resnet("resnet14");
     negative->named_buffers()["layer1.0.bn2.running_var"][5] = -0.5;
-    trainer::save_checkpoint(dir / "negvar.pt", *negative, nullptr, "adam", st);
+    trainer::save_checkpoint(dir / "negvar.pt", *negative, nullptr, trainer::OptimizerKind::Adam, st);
   }
 
   for (const char* name : {"truncated.pt", "flipped.pt", "flipped_end.pt", "text.pt", "other.pt",
@@ -318,7 +318,7 @@ TEST(Checkpoint, BadCheckpointsAreRejectedClearly) {
     auto target = model::make_resnet("resnet14");
     auto before = trainer::state_dict(*target);
     try {
-      trainer::load_checkpoint(dir / name, *target, nullptr, "adam");
+      trainer::load_checkpoint(dir / name, *target, nullptr, trainer::OptimizerKind::Adam);
       ADD_FAILURE() << name << " was accepted";
     } catch (const trainer::CheckpointError& e) {
       EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
@@ -347,11 +347,11 @@ TEST(Checkpoint, BadCheckpointsAreRejectedClearly) {
       (what == "exp_avg" ? state.exp_avg() : state.exp_avg_sq()).view(-1)[7] =
           what == "exp_avg" ? std::numeric_limits<double>::infinity() : -1.0;
     }
-    trainer::save_checkpoint(dir / "adam.pt", *net_a, &adam, "adam", st);
+    trainer::save_checkpoint(dir / "adam.pt", *net_a, &adam, trainer::OptimizerKind::Adam, st);
     auto target = model::make_resnet("resnet14");
     torch::optim::Adam target_adam(target->parameters(), torch::optim::AdamOptions(1e-3));
     try {
-      trainer::load_checkpoint(dir / "adam.pt", *target, &target_adam, "adam");
+      trainer::load_checkpoint(dir / "adam.pt", *target, &target_adam, trainer::OptimizerKind::Adam);
       ADD_FAILURE() << "a bad " << what << " was accepted";
     } catch (const trainer::CheckpointError& e) {
       EXPECT_NE(std::string(e.what()).find("optimizer state '" + what + "' of parameter 4 holds"),
@@ -389,7 +389,7 @@ TEST(Checkpoint, PositionIsChecksummedAndRangeChecked) {
   st.train_size = 600;
   st.model_name = "resnet14";
   st.config = "lr = 0.001\n";
-  trainer::save_checkpoint(dir / "good.pt", *net, nullptr, "adam", st);
+  trainer::save_checkpoint(dir / "good.pt", *net, nullptr, trainer::OptimizerKind::Adam, st);
   EXPECT_EQ(load_error(dir / "good.pt"), "");
 
   rewrite_checkpoint(dir / "good.pt", dir / "edited.pt",
@@ -420,7 +420,7 @@ TEST(Checkpoint, PositionIsChecksummedAndRangeChecked) {
   rewrite_checkpoint(dir / "good.pt", dir / "v1.pt", v1(2));
   EXPECT_EQ(load_error(dir / "v1.pt"), "");
   auto m = model::make_resnet("resnet14");
-  auto loaded = trainer::load_checkpoint(dir / "v1.pt", *m, nullptr, "adam");
+  auto loaded = trainer::load_checkpoint(dir / "v1.pt", *m, nullptr, trainer::OptimizerKind::Adam);
   EXPECT_EQ(loaded.state.epoch, 2);
   EXPECT_EQ(loaded.state.samples_done, 300);
   EXPECT_EQ(loaded.state.train_size, 0) << "unknown in format 1";
@@ -520,7 +520,7 @@ TEST(Trainer, EpochCheckpointsArePrunedToTheNewestKept) {
   for (int epoch : {4, 5}) {
     auto probe = model::make_model(c.model);
     auto loaded = trainer::load_checkpoint(dir / ("ckpt/epoch_" + std::to_string(epoch) + ".pt"),
-                                           *probe, nullptr, name_of(c.optimizer));
+                                           *probe, nullptr, c.optimizer);
     EXPECT_EQ(loaded.state.epoch, epoch);
   }
 }
