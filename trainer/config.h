@@ -1,4 +1,4 @@
-// The one typed configuration of a run. launch/cli.cpp fills it from the command line (every flag
+// The one typed configuration of a run. launch/app/cli.cpp fills it from the command line (every flag
 // declared once there, with its default and help); everything else only reads it.
 #pragma once
 #include <cstdint>
@@ -77,7 +77,7 @@ void validate(const Config& config);
 std::string join(const std::vector<double>& values);
 
 // Canonical "key = value" lines: printed by rank 0, compared across ranks by their hash
-// (launch/main.cpp), stored in checkpoints.
+// (launch/app/main.cpp), stored in checkpoints.
 std::string to_string(const Config& config);
 
 }  // namespace dt::trainer
