@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything dist_train builds and tests with, on a fresh Debian machine. Idempotent and
 # quick when everything is already present.
-#   - Debian packages: Open MPI, cxxopts, spdlog, GoogleTest, CMake, Ninja, clang (fuzzing).
+#   - Debian packages: Open MPI, cxxopts, spdlog, GoogleTest, CMake, Ninja, clang (fuzzing);
+#     iproute2, util-linux, Slurm and munge for the emulated cluster of the recipes' tests
+#     (launch/recipes/cluster_sim.sh, slurm_sim.sh), unless DT_SKIP_CLUSTER_DEBS=1.
 #   - LibTorch from the PyPI torch wheel (pinned, CUDA 13 build) in a virtual environment that
 #     belongs to this project, shared by its clones: $DIST_TRAIN_VENV, by default
 #     ~/.cache/dist_train/venv-torch-<version>. The repository's .venv links to it.
@@ -18,6 +20,10 @@ venv=${DIST_TRAIN_VENV:-$HOME/.cache/dist_train/venv-torch-$TORCH_VERSION}
 
 debs=(build-essential cmake ninja-build git python3 python3-venv libopenmpi-dev openmpi-bin
       libcxxopts-dev libspdlog-dev libgtest-dev clang libclang-rt-dev)
+# The emulated cluster of the recipes' tests only: an image that runs no tests (docker/) sets
+# DT_SKIP_CLUSTER_DEBS=1, and launch/scripts/lint_dockerfile.sh checks debs alone.
+cluster_debs=(iproute2 util-linux slurmctld slurmd slurm-client munge)
+[ "${DT_SKIP_CLUSTER_DEBS:-0}" = 1 ] || debs+=("${cluster_debs[@]}")
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
