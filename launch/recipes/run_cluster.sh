@@ -8,10 +8,14 @@
 # Usage: launch/recipes/run_cluster.sh HOSTFILE [dist_train args...]   (see launch/recipes/hostfile.example)
 #   GPUS_PER_NODE=N  ranks per node (default: the GPUs CUDA_VISIBLE_DEVICES names, else
 #                    `nvidia-smi -L` lists, on this node)
-#   MPI_IFNAME=IF    network interface for Open MPI's own traffic (e.g. eth0, ib0); set
+#   MPI_IFNAME=IF    network interface(s) for Open MPI's own traffic (e.g. eth0, ib0; a comma
+#                    list or CIDR as btl_tcp_if_include takes), checked on this node; set
 #                    NCCL_SOCKET_IFNAME for NCCL's bootstrap the same way
 #   DIST_TRAIN=...   the binary (default: build/launch/dist_train)
 #   MPIRUN_ARGS      extra mpirun arguments
+#   OMPI_MCA_plm_rsh_agent=AGENT   how mpirun starts its daemons on the other hosts, in place of
+#                    ssh (Open MPI reads OMPI_MCA_* itself; launch/recipes/cluster_sim_agent.sh
+#                    for the emulated hosts of launch/recipes/cluster_sim.sh)
 # NCCL_* variables, CIFAR10_DIR, OMP_NUM_THREADS and CUDA_VISIBLE_DEVICES are passed to every
 # rank (-x).
 set -euo pipefail
@@ -45,6 +49,17 @@ for name in $(compgen -e | grep -E '^(NCCL_|CIFAR10_DIR$|OMP_NUM_THREADS$|CUDA_V
 done
 net=()
 if [ -n "${MPI_IFNAME:-}" ]; then
+  # A misspelt name would otherwise surface as a hang or a page of Open MPI text on the remote
+  # side. Only this node is checked (the others may name their interfaces the same or not);
+  # CIDR entries (10.0.0.0/8) are Open MPI's to match. `ip` sees this network namespace; /sys
+  # may show another one.
+  have=$( (ip -o link show 2>/dev/null || ls /sys/class/net | sed 's/^/0: /;s/$/:/') |
+          awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | tr '\n' ' ')
+  IFS=',' read -r -a wanted <<<"$MPI_IFNAME"
+  for name in "${wanted[@]}"; do
+    [[ $name == */* || " $have" == *" $name "* ]] ||
+      { echo "run_cluster: MPI_IFNAME: no network interface '$name' on $(hostname) (it has: ${have% })" >&2; exit 2; }
+  done
   net=(--mca btl_tcp_if_include "$MPI_IFNAME" --mca oob_tcp_if_include "$MPI_IFNAME")
 fi
 
