@@ -165,6 +165,8 @@ int run(dt::comm::World& world, int argc, char** argv) {
                                          "the resolved configuration (flags, $CIFAR10_DIR, device, data)");
     if (ctx.device.is_cuda()) g_comm->start_nccl(int(ctx.device.index()));
     ctx.comm = g_comm.get();
+    // Where each rank landed: that node-local ranks (and so GPUs) are counted per host shows here.
+    spdlog::info("on host {}: local rank {} of {}", world.host, world.local_rank, world.local_size);
   }
   trainer::Trainer t(config, ctx, std::move(train), std::move(test));
   if (world.rank == 0) {
