@@ -56,7 +56,7 @@ World init_world(int* argc, char*** argv) {
     if (tasks && std::getenv("SLURM_PROCID") && process_count("SLURM_NTASKS", tasks) > 1) {
       throw LaunchError(std::string("Slurm started ") + tasks +
                         " tasks without MPI (no PMIx/PMI in the environment), so each would train "
-                        "alone: launch with srun --mpi=pmix (see launch/slurm/dist_train.sbatch)");
+                        "alone: launch with srun --mpi=pmix (see launch/recipes/slurm/dist_train.sbatch)");
     }
     set_error_identity(w.rank);  // rank 0 of a world of one, so CUDA errors name it too
     return w;
@@ -89,7 +89,7 @@ World init_world(int* argc, char*** argv) {
            std::to_string(launched.second) + " processes (" + launched.first + "=" +
            std::to_string(launched.second) + ") but MPI_Init joined a world of " +
            std::to_string(w.size) + ": this MPI does not speak the launcher's process manager "
-           "(with Slurm, srun --mpi=pmix; see launch/slurm/dist_train.sbatch)");
+           "(with Slurm, srun --mpi=pmix; see launch/recipes/slurm/dist_train.sbatch)");
   }
   MPI_Comm local;
   DT_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, w.rank, MPI_INFO_NULL,

@@ -1,5 +1,5 @@
 // The one base of every bad-input error, whichever folder raises it: flags, data files,
-// checkpoints, the launch environment, output folders, ranks that disagree. launch/main.cpp
+// checkpoints, the launch environment, output folders, ranks that disagree. launch/app/main.cpp
 // catches it once: one line, exit code 2. Anything else is a failure of the run (exit 1).
 #pragma once
 #include <stdexcept>

@@ -20,7 +20,7 @@ enum class Conv3x3Algorithm {
   Auto,    // Winograd where it applies (above), LibTorch elsewhere
   Direct,  // always LibTorch
 };
-// Process-wide; set once at start-up (launch/kernels.cpp, --cpu-conv), before any forward pass.
+// Process-wide; set once at start-up (launch/app/kernels.cpp, --cpu-conv), before any forward pass.
 void set_conv3x3_algorithm(Conv3x3Algorithm algorithm);
 Conv3x3Algorithm conv3x3_algorithm();
 

@@ -1,5 +1,5 @@
 // The one typed configuration of a run. Every field is declared once, with its flag, help text
-// and key, in trainer/config_fields.h: launch/cli.cpp fills the struct from the command line
+// and key, in trainer/config_fields.h: launch/app/cli.cpp fills the struct from the command line
 // through that table, and to_string prints it through the same table. Choices are enums, parsed
 // at the edge (their names: the EnumNames lists below); everything else only reads them.
 #pragma once
@@ -94,7 +94,7 @@ std::string shortest(double value);
 std::string join(const std::vector<double>& values);
 
 // Canonical "key = value" lines, one per field of config_fields.h: printed by rank 0, compared
-// across ranks by their hash (launch/main.cpp), stored in checkpoints.
+// across ranks by their hash (launch/app/main.cpp), stored in checkpoints.
 std::string to_string(const Config& config);
 
 // Whether the run trains with SyncBatchNorm (--sync-bn auto: when there are several ranks).

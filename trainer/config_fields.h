@@ -1,6 +1,6 @@
 // Every field of Config, declared once: its group and flag, its key in the resolved
 // configuration (to_string: the text rank 0 prints, the ranks compare and checkpoints store),
-// and its help text. Its default is Config's own initialiser. launch/cli.cpp turns these rows
+// and its help text. Its default is Config's own initialiser. launch/app/cli.cpp turns these rows
 // into command-line flags and config.cpp prints them, so no field can be settable and yet
 // missing from the compared text (tests/launch/test_cli.cpp checks every row both ways).
 //

@@ -73,7 +73,7 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
   lo.device = ctx.device;
   lo.channels_last = s.channels_last;
   lo.dtype = s.dtype;
-  if (!config.eval_only) {  // --eval-only reads no training set (launch/main.cpp)
+  if (!config.eval_only) {  // --eval-only reads no training set (launch/app/main.cpp)
     s.loader = std::make_unique<data::TrainLoader>(s.train, lo);
     if (s.loader->steps_per_epoch() < config.accumulate) {
       throw ConfigError("--accumulate " + std::to_string(config.accumulate) + " is more than the " +

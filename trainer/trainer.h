@@ -16,7 +16,7 @@
 
 namespace dt::trainer {
 
-// Where this replica runs: rank, world and device, resolved by launch/.
+// Where this replica runs: rank, world and device, resolved by launch/app/.
 struct RunContext {
   int rank = 0;
   int world_size = 1;

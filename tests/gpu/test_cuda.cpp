@@ -18,7 +18,7 @@
 #include "model/network.h"
 #include "model/resnet.h"
 #include "tests/comm/mpi_test_env.h"
-#include "launch/kernels.h"
+#include "launch/app/kernels.h"
 #include "tests/test_util.h"
 #include "tests/trainer/fused_optimizer_check.h"
 #include "trainer/checkpoint.h"
@@ -28,7 +28,7 @@
 
 using namespace dt;
 
-// Skips where no GPU is visible, except under DT_GPU_REQUIRED=1 (launch/gpu_check.sh on a machine
+// Skips where no GPU is visible, except under DT_GPU_REQUIRED=1 (launch/scripts/gpu_check.sh on a machine
 // whose nvidia-smi lists GPUs), where a GPU that CUDA cannot see is a failure, not a vacuous pass.
 inline bool gpu_required() {
   const char* v = std::getenv("DT_GPU_REQUIRED");

@@ -1,11 +1,11 @@
-// launch/cli: strict validation in process, and the binary's one-line errors with exit code 2.
+// launch/app/cli: strict validation in process, and the binary's one-line errors with exit code 2.
 #include <gtest/gtest.h>
 #include <filesystem>
 #include <chrono>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include "launch/cli.h"
+#include "launch/app/cli.h"
 #include "trainer/config_fields.h"
 #include "tests/test_util.h"
 #include "trainer/errors.h"

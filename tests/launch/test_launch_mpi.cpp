@@ -1,7 +1,7 @@
 // launch/ under mpirun -np 4 on one machine: rank, local rank and device mapping come from MPI.
 #include <gtest/gtest.h>
 #include <mpi.h>
-#include "launch/device.h"
+#include "launch/app/device.h"
 #include "tests/comm/mpi_test_env.h"
 #include "trainer/errors.h"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# launch/plot_metrics.py end to end: two tiny real runs of dist_train (synthetic data, CPU, two
+# launch/bench/plot_metrics.py end to end: two tiny real runs of dist_train (synthetic data, CPU, two
 # epochs, different batch sizes, one with an epoch without evaluation), plotted into one PNG that must be a real, non-trivial PNG; and
 # bad input (a missing file, an empty file, a malformed line, a label count that does not match)
 # must give exit code 2 with exactly one line on stderr.
@@ -8,7 +8,7 @@ set -euo pipefail
 (($# == 2)) || { echo "usage: $0 DIST_TRAIN PYTHON" >&2; exit 2; }
 bin=$1
 python=$2
-plot=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/launch/plot_metrics.py
+plot=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/launch/bench/plot_metrics.py
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

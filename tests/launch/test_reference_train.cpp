@@ -1,4 +1,4 @@
-// launch/reference_train.py, the PyTorch-only trainer BENCHMARKS.md compares dist_train's
+// launch/bench/reference_train.py, the PyTorch-only trainer BENCHMARKS.md compares dist_train's
 // accuracy with: it learns on the real data, and bad input gets one line and exit code 2.
 #include <gtest/gtest.h>
 #include "tests/test_util.h"
@@ -6,7 +6,7 @@
 using namespace dt;
 
 namespace {
-std::string script() { return test_util::source_dir() + "/launch/reference_train.py"; }
+std::string script() { return test_util::source_dir() + "/launch/bench/reference_train.py"; }
 }  // namespace
 
 TEST(ReferenceTrain, LearnsOnTheRealDataInAFewSteps) {

@@ -547,7 +547,7 @@ TEST(Runs, APyTorchSavedStateDictInitialisesARunAndIsEvaluated) {
 }
 
 // The evaluation PyTorch itself gives the same checkpoint on the real test set, with and
-// without the mirror views (launch/eval_checkpoint.py, fp32).
+// without the mirror views (launch/bench/eval_checkpoint.py, fp32).
 TEST(Runs, EvalOnlyAgreesWithPyTorchOnTheRealTestSet) {
   DT_REQUIRE_PYTHON();
   DT_REQUIRE_CIFAR();
@@ -568,7 +568,7 @@ TEST(Runs, EvalOnlyAgreesWithPyTorchOnTheRealTestSet) {
                                        " --eval-tta " + tta + dirs(d, "e") + " 2>/dev/null)");
     ASSERT_EQ(ours.exit_code, 0) << ours.output;
     auto theirs = test_util::run_command(test_util::python() + " " + test_util::source_dir() +
-                                         "/launch/eval_checkpoint.py resnet14 " + checkpoint +
+                                         "/launch/bench/eval_checkpoint.py resnet14 " + checkpoint +
                                          " --tta " + tta + " --data " + test_util::cifar_dir());
     ASSERT_EQ(theirs.exit_code, 0) << theirs.output;
     const double a = json_number(ours.output, "test_accuracy"), b = json_number(theirs.output, "test_accuracy");

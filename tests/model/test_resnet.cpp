@@ -68,7 +68,7 @@ TEST(ResNet, SameSeedSameWeights) {
 }
 
 // He et al.'s ResNets start from their initialisation (normal, std sqrt(2 / (9 cout)), "fan out"),
-// as launch/reference_train.py does; the seed's resnet14 and ResNet-9 keep PyTorch's default
+// as launch/bench/reference_train.py does; the seed's resnet14 and ResNet-9 keep PyTorch's default
 // (uniform within 1/sqrt(fan in)), as their Python originals did. Accuracy comparisons with those
 // scripts rest on it.
 TEST(ResNet, ConvolutionsStartFromTheirModelsInitialisation) {

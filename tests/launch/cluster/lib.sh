@@ -1,0 +1,89 @@
+# Sourced by the emulated-cluster tests (tests/launch/cluster/*.sh): paths, the skip and fail
+# conventions, and running things on the emulated hosts of launch/recipes/cluster_sim.sh.
+# A test script prints what it checks; exit 0 passes, 1 fails, 77 skips (CTest SKIP_RETURN_CODE).
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+sim=$repo/launch/recipes/cluster_sim.sh
+agent=$repo/launch/recipes/cluster_sim_agent.sh
+bin=${DT_TEST_BINARY:-$repo/build/launch/dist_train}
+python=${DT_TEST_PYTHON:-$repo/.venv/bin/python}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+name=$(basename "$0" .sh)
+
+skip() { echo "SKIPPED: $name: $*"; exit 77; }
+fail() { echo "FAILED: $name: $*" >&2; exit 1; }
+check() { echo "check: $*"; }
+
+# The work folder: on the shared file system (every host sees it; a Slurm node's /tmp is its own),
+# under the build folder, fresh for each run of the test.
+work=${DT_TEST_WORK:-$repo/build/cluster_work}/$name
+rm -rf "$work"
+mkdir -p "$work"
+
+# Skips (77) with cluster_sim's own one line where this machine cannot emulate hosts, or when
+# the fixture did not bring them up.
+need_cluster() {
+  local out rc=0
+  out=$("$sim" status 2>&1) || rc=$?
+  ((rc != 77)) || skip "${out##*$'\n'}"
+  ((rc == 0)) || skip "${out##*$'\n'} (the cluster_sim_up fixture brings it up)"
+  [ -x "$bin" ] || skip "no dist_train binary at $bin"
+}
+
+need_python() { [ -x "$python" ] || skip "no Python with torch at $python (launch/scripts/install_deps.sh)"; }
+
+on() { local host=$1; shift; "$sim" exec "$host" "$@"; }
+
+hostfile() {  # hostfile SLOTS: both emulated hosts, written into $work/hostfile
+  printf 'dtsim-h1 slots=%s\ndtsim-h2 slots=%s\n' "$1" "$1" >"$work/hostfile"
+  echo "$work/hostfile"
+}
+
+# run_cluster.sh from dtsim-h1 over both hosts, 2 ranks each; the agent is the only difference
+# from a real cluster. Extra environment comes in through `env NAME=VALUE` before the call.
+run_cluster_2x2() {
+  on dtsim-h1 env GPUS_PER_NODE=2 OMPI_MCA_plm_rsh_agent="$agent" \
+    "$repo/launch/recipes/run_cluster.sh" "$(hostfile 2)" "$@"
+}
+
+# Bytes received on IFACE on HOST, from that host's /proc/net/dev.
+rx_bytes() { on "$1" cat /proc/net/dev | awk -v i="$2:" '$1 == i { print $2 }'; }
+
+# Skips (77) unless slurm_sim.sh's cluster is up (the slurm_sim_up fixture).
+need_slurm() {
+  need_cluster
+  export SLURM_CONF=${DT_SIM_STATE:-/run/dist_train_cluster_sim}/slurm/slurm.conf
+  [ -f "$SLURM_CONF" ] && on dtsim-h1 scontrol ping 2>/dev/null | grep -q UP ||
+    skip "no emulated Slurm cluster (the slurm_sim_up fixture starts it; it needs slurmctld, slurmd, munge)"
+  # Both hosts have a decoy network: Open MPI's traffic goes over dtsim0, as MPI_IFNAME does
+  # for run_cluster.sh; the tasks get it through sbatch's --export=ALL.
+  export OMPI_MCA_btl_tcp_if_include=dtsim0 OMPI_MCA_oob_tcp_if_include=dtsim0
+}
+
+# sbatch of the recipe from dtsim-h1, submitted from $work (so %x-%j.out lands there) with the
+# repository and binary named; prints the job id. Extra sbatch options first, then --, then
+# dist_train's arguments.
+submit() {
+  local opts=()
+  while (($#)) && [ "$1" != -- ]; do opts+=("$1"); shift; done
+  shift
+  (cd "$work" && on dtsim-h1 env DIST_TRAIN_DIR="$repo" DIST_TRAIN="$bin" \
+     sbatch --parsable --nodes=2 --ntasks-per-node=1 --gpus-per-node=0 --cpus-per-task=1 \
+     --time=10 "${opts[@]}" "$repo/launch/recipes/slurm/dist_train.sbatch" "$@")
+}
+
+# JobState and ExitCode of a job, e.g. "COMPLETED 0:0" (slurmctld keeps ended jobs MinJobAge s).
+job_state() {
+  on dtsim-h1 scontrol show job "$1" | tr ' ' '\n' | awk -F= '$1 == "JobState" { s = $2 } $1 == "ExitCode" { e = $2 } END { print s, e }'
+}
+
+# Waits up to SECONDS for job ID to end; prints its final state.
+wait_job() {
+  local id=$1 t=$2 end=$((SECONDS + $2)) st
+  while :; do
+    st=$(job_state "$id")
+    case "$st" in PENDING*|RUNNING*|CONFIGURING*|COMPLETING*|REQUEUED*|"") ;; *) echo "$st"; return 0 ;; esac
+    ((SECONDS < end)) || { echo "$st (still, after ${t}s)"; return 1; }
+    sleep 0.5
+  done
+}

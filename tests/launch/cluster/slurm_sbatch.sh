@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# sbatch of launch/recipes/slurm/dist_train.sbatch on the emulated Slurm cluster (2 nodes x 1
+# task, CPU ranks) runs to completion through srun --mpi=pmix, with its output where the script
+# says (%x-%j.out in the submit folder) and the checkpoint where its arguments say.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need_slurm
+check "sbatch, 2 nodes x 1 task"
+id=$(submit -- --device cpu --synthetic 240 --batch-size 8 --epochs 1 --max-steps 3 --threads 1 \
+  --eval-every 0 --log-every 1 --checkpoint-dir "$work/ckpt" --log-dir "$work/runs")
+state=$(wait_job "$id" 120) || fail "job $id did not end: $state"
+out=$work/dist_train-$id.out
+[ -f "$out" ] || fail "no output at $out (ls: $(ls "$work"))"
+cat "$out"
+[ "$state" = "COMPLETED 0:0" ] || fail "job $id ended $state"
+grep -q "^dist_train.sbatch: srun --mpi=pmix$" "$out" || fail "the script did not use srun --mpi=pmix"
+grep -q "2 rank(s)" "$out" || fail "not 2 ranks"
+for h in 1 2; do
+  grep -qF "on host dtsim-h$h: local rank 0 of 1" "$out" || fail "no rank on dtsim-h$h"
+done
+[ -s "$work/ckpt/last.pt" ] || fail "no checkpoint at $work/ckpt/last.pt"
+echo "PASSED: $name"
