@@ -83,6 +83,7 @@ struct Config {
   bool deterministic = false;           // deterministic kernels (cuDNN), fixed reduction order
   bool cudnn_benchmark = true;          // cuDNN autotuning (off under --deterministic)
   bool cuda_graph = false;              // capture the step once, replay it (trainer/graphed_step.h)
+  bool share_gpus = false;              // more ranks than GPUs on a node: round-robin, NCCL over sockets
 };
 
 // Throws ConfigError (one line, naming the flag) for any out-of-range or inconsistent value.

@@ -142,6 +142,10 @@ void declare_config_fields(Rows& f, const std::string& model_names) {
            "deterministic algorithms (cuDNN included): same seed and world size, same bits");
   f.disable("Execution", "no-cudnn-benchmark", "cudnn_benchmark", &Config::cudnn_benchmark,
             "do not autotune cuDNN convolution algorithms (always off with --deterministic)");
+  f.enable("Distribution", "share-gpus", "share_gpus", &Config::share_gpus,
+           "let a node run more ranks than it has GPUs, mapped round-robin (local rank % GPUs), "
+           "NCCL connecting them over sockets as if on separate hosts: for debugging the "
+           "multi-rank path on one GPU; its speed figures mean nothing");
   f.enable("Execution", "cuda-graph", "cuda_graph", &Config::cuda_graph,
            "capture the whole training step (forward, backward, update) as a CUDA graph after 3 "
            "warm-up steps and replay it (one GPU, world size 1, no --accumulate or "

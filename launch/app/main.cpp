@@ -8,6 +8,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <cstdio>
+#include <future>
+#include <thread>
 #if DT_HAVE_CUDA
 #include <c10/cuda/CUDAFunctions.h>
 #endif
@@ -23,6 +25,7 @@
 #include "launch/app/cli.h"
 #include "launch/app/device.h"
 #include "launch/app/kernels.h"
+#include "launch/app/nccl_env.h"
 #include "launch/app/signals.h"
 #include "trainer/errors.h"
 #include "trainer/replica_check.h"
@@ -40,6 +43,28 @@ int exit_code(const std::exception& e) {
   if (dynamic_cast<const dt::BadInput*>(&e)) return 2;
   if (dynamic_cast<const dt::trainer::ReplicaDivergence*>(&e)) return 3;
   return 1;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out.empty() ? "NCCL_* as the user set them" : out;
+}
+
+// ncclCommAbort can itself block on a peer that is stuck in a kernel; the job must end all the
+// same. The abort runs on its own thread, and after `limit` MPI_Abort goes ahead without it.
+void abort_communicators_within(std::chrono::seconds limit) {
+  if (!g_comm) return;
+  auto done = std::make_shared<std::promise<void>>();
+  auto finished = done->get_future();
+  std::thread([done] {
+    g_comm->abort();
+    done->set_value();
+  }).detach();
+  if (finished.wait_for(limit) != std::future_status::ready) {
+    std::fprintf(stderr, "dist_train: the NCCL abort did not return within %lld s; ending the job "
+                 "without it\n", static_cast<long long>(limit.count()));
+  }
 }
 
 // How long ranks wait for each other to finish checking their own input, before the
@@ -99,6 +124,8 @@ int run(dt::comm::World& world, int argc, char** argv) {
   // every rank exits 2 together (no MPI_Abort, no copy of the line per rank).
   launch::CliResult cli;
   std::string source;
+  std::vector<std::string> nccl_settings;  // what prepare_nccl_environment set, for the log
+  bool gpu_shared = false;                 // --share-gpus put several ranks on this rank's GPU
   trainer::RunContext ctx;
   data::Dataset train, test;
   std::exception_ptr bad_input;
@@ -112,7 +139,14 @@ int run(dt::comm::World& world, int argc, char** argv) {
 
     ctx.rank = world.rank;
     ctx.world_size = world.size;
-    ctx.device = launch::resolve_device(config.device, world);
+    ctx.device = launch::resolve_device(config.device, world, config.share_gpus);
+    if (ctx.device.is_cuda()) {
+      const bool shared = launch::shares_gpu(world, launch::visible_gpus());
+      if (shared) launch::require_shareable_gpu(int(ctx.device.index()));
+      // Before the process's first NCCL call, which reads them once.
+      nccl_settings = launch::prepare_nccl_environment(world, shared);
+      gpu_shared = shared;
+    }
 #if DT_HAVE_CUDA
     // Every CUDA call of this process (current streams, kernels, NCCL) goes to this rank's GPU.
     if (ctx.device.is_cuda()) c10::cuda::set_device(ctx.device.index());
@@ -162,6 +196,12 @@ int run(dt::comm::World& world, int argc, char** argv) {
     ctx.comm = g_comm.get();
     // Where each rank landed: that node-local ranks (and so GPUs) are counted per host shows here.
     spdlog::info("on host {}: local rank {} of {}", world.host, world.local_rank, world.local_size);
+    if (gpu_shared) {
+      spdlog::warn("--share-gpus: {} ranks on this node share its GPUs; this rank runs on {} and "
+                   "NCCL connects it over sockets as a separate host ({}): correctness checks "
+                   "only, its speed figures mean nothing",
+                   world.local_size, ctx.device.str(), joined(nccl_settings));
+    }
   }
   trainer::Trainer t(config, ctx, std::move(train), std::move(test));
   if (world.rank == 0) {
@@ -211,7 +251,7 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     const int code = exit_code(e);
     print_error(world, e, code);
-    if (g_comm) g_comm->abort();
+    abort_communicators_within(std::chrono::seconds(10));
     dt::comm::abort_world(world, code);
   }
 }

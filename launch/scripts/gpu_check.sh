@@ -11,6 +11,9 @@
 #      a corrupted replica caught (NCCL refuses two ranks on one GPU, so one GPU skips this);
 #   4. prints the benchmark table (launch/bench/bench_gpu.py): dist_train against the Python peer on
 #      this GPU, resnet14 and resnet20 at batch 512, images/s and time per epoch.
+#   3b. only when DT_GPU_STEPS names multirank: every multi-rank NCCL path at 2 and 4 ranks, which
+#      share the GPU when there are fewer GPUs than ranks (launch/scripts/gpu_multirank.sh says
+#      what is checked); DT_GPU_STEPS=multirank alone is one call of under 9 minutes;
 #   5. only when DT_GPU_STEPS names accuracy (the data needs three calls of its own first, see
 #      launch/scripts/gpu_data.sh), last: checks the carried CIFAR-10 against its SHA256SUMS and trains
 #      Page's ResNet-9 recipe, reporting the time to 94% test accuracy and the final weights'
@@ -36,7 +39,7 @@ PY=${DT_GPU_PYTHON:-/opt/torch/.venv/bin/python3}
 CARRY=${DT_GPU_CARRY:-$ROOT/.gpu_carry}
 BUILD=${DT_GPU_BUILD:-$ROOT/build-gpu}
 LOG=$OUT/gpu_check.log
-STEPS=,${DT_GPU_STEPS:-tests,bench},  # any of tests (2, 3), bench (4), accuracy (5)
+STEPS=,${DT_GPU_STEPS:-tests,bench},  # any of tests (2, 3), multirank (3b), bench (4), accuracy (5)
 START=$(date +%s)
 BUDGET=${DT_GPU_BUDGET:-480}
 declare -a RESULTS=()
@@ -270,5 +273,6 @@ elif [[ $STEPS == *,tests,* ]]; then
   RESULTS+=("| NCCL, several ranks | SKIP ($GPUS GPU(s); NCCL refuses two ranks on one GPU) | 0 s |")
 fi
 
+[[ $STEPS == *,multirank,* ]] && source "$ROOT/launch/scripts/gpu_multirank.sh"  # step 3b
 [[ $STEPS == *,accuracy,* ]] && accuracy  # step 5, defined above
 finish

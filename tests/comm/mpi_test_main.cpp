@@ -5,11 +5,52 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 #include "tests/comm/mpi_test_env.h"
+#if DT_HAVE_CUDA
+#include <c10/cuda/CUDAFunctions.h>
+#endif
+#include <cstdlib>
+#include <string>
+#include "launch/app/device.h"
+#include "launch/app/nccl_env.h"
 
 namespace dt::test_util {
 comm::World& mpi_world() {
   static comm::World world;
   return world;
+}
+
+comm::Communicator& cpu_communicator() {
+  static comm::Communicator c(mpi_world(), std::chrono::seconds(60));
+  return c;
+}
+
+bool gpu_required() {
+  const char* v = std::getenv("DT_GPU_REQUIRED");
+  return v && std::string(v) == "1";
+}
+
+torch::Device cuda_device() {
+  const int gpus = launch::visible_gpus();
+  return torch::Device(torch::kCUDA, c10::DeviceIndex(gpus > 0 ? mpi_world().local_rank % gpus : 0));
+}
+
+comm::Communicator* cuda_communicator() {
+  static comm::Communicator* c = []() -> comm::Communicator* {
+    const int gpus = launch::visible_gpus();
+    if (gpus == 0) return nullptr;
+    const auto& world = mpi_world();
+    // Before this process's first NCCL call; several ranks on one GPU become NCCL hosts of their
+    // own, as dist_train --share-gpus makes them.
+    launch::prepare_nccl_environment(world, launch::shares_gpu(world, gpus));
+#if DT_HAVE_CUDA
+    c10::cuda::set_device(cuda_device().index());
+#endif
+    // A generous deadline: ranks that share a GPU take turns on it.
+    auto* made = new comm::Communicator(world, std::chrono::seconds(300));
+    made->start_nccl(int(cuda_device().index()));
+    return made;  // lives to the end of the process, like the MPI world it runs on
+  }();
+  return c;
 }
 }  // namespace dt::test_util
 

@@ -1,4 +1,5 @@
-// comm/: the Communicator and the gradient Reducer under mpirun -np 1..4 on CPU tensors.
+// comm/: the Communicator and the gradient Reducer under mpirun -np 1..4 on CPU tensors (MPI),
+// and the Reducer's CUDA variants (ReducerCuda: NCCL, the ranks sharing the GPUs there are).
 // References are computed the simple way: one process on the concatenated batch.
 #include <gtest/gtest.h>
 #include <thread>
@@ -16,9 +17,11 @@ using namespace dt;
 
 namespace {
 
-comm::Communicator& communicator() {
-  static comm::Communicator c(test_util::mpi_world(), std::chrono::seconds(60));
-  return c;
+comm::Communicator& communicator() { return test_util::cpu_communicator(); }
+
+// The communicator whose collectives reduce tensors on `device`.
+comm::Communicator& communicator_for(const torch::Device& device) {
+  return device.is_cuda() ? *test_util::cuda_communicator() : communicator();
 }
 
 // A small net with no BatchNorm (per-rank BN statistics would differ from the full batch's by
@@ -51,19 +54,21 @@ std::pair<torch::Tensor, torch::Tensor> global_batch(int64_t n, torch::ScalarTyp
   return {torch::randn({n, 3, 12, 12}, gen).to(dtype), torch::randint(0, 10, {n}, gen, torch::kInt64)};
 }
 
-void check_equivalence(torch::ScalarType dtype, double tolerance, bool overlap, int64_t accumulate) {
-  auto& comm = communicator();
+void check_equivalence(torch::ScalarType dtype, double tolerance, bool overlap, int64_t accumulate,
+                       torch::Device device = torch::kCPU) {
+  auto& comm = communicator_for(device);
   const int world = comm.world_size(), rank = comm.rank();
   const int64_t per_rank = 6;  // per micro-batch
   const int64_t n = per_rank * world * accumulate;
-  auto [x, y] = global_batch(n, dtype, 1234 + accumulate);
+  auto [x_cpu, y_cpu] = global_batch(n, dtype, 1234 + accumulate);
+  const auto x = x_cpu.to(device), y = y_cpu.to(device);
 
   torch::manual_seed(7);
   Net reference;
-  reference->to(dtype);
+  reference->to(device, dtype);
   torch::manual_seed(7 + rank);  // different on purpose: broadcast_model must fix it
   Net replica;
-  replica->to(dtype);
+  replica->to(device, dtype);
   comm::broadcast_model(*replica, comm);
   for (size_t i = 0; i < reference->parameters().size(); ++i) {
     ASSERT_TRUE(torch::equal(reference->parameters()[i], replica->parameters()[i]));
@@ -123,6 +128,25 @@ TEST(Reducer, GradientsEqualSingleProcessFp32) { check_equivalence(torch::kFloat
 TEST(Reducer, GradientsEqualWithoutOverlap) { check_equivalence(torch::kFloat64, 1e-10, false, 1); }
 TEST(Reducer, GradientAccumulationEqualsTheWholeBatch) {
   check_equivalence(torch::kFloat64, 1e-10, true, 3);
+}
+
+// The same on CUDA tensors: buckets all-reduced by NCCL on its own stream, handed back through
+// events (comm/nccl_backend.h), checked against one process on the whole batch on the same GPU.
+TEST(ReducerCuda, GradientsEqualSingleProcessFp64) {
+  DT_REQUIRE_CUDA_WORLD();
+  check_equivalence(torch::kFloat64, 1e-10, true, 1, test_util::cuda_device());
+}
+TEST(ReducerCuda, GradientsEqualSingleProcessFp32) {
+  DT_REQUIRE_CUDA_WORLD();
+  check_equivalence(torch::kFloat32, 1e-5, true, 1, test_util::cuda_device());
+}
+TEST(ReducerCuda, GradientsEqualWithoutOverlap) {
+  DT_REQUIRE_CUDA_WORLD();
+  check_equivalence(torch::kFloat64, 1e-10, false, 1, test_util::cuda_device());
+}
+TEST(ReducerCuda, GradientAccumulationEqualsTheWholeBatch) {
+  DT_REQUIRE_CUDA_WORLD();
+  check_equivalence(torch::kFloat64, 1e-10, true, 3, test_util::cuda_device());
 }
 
 namespace {

@@ -1,5 +1,6 @@
 // comm/sync_batch_norm under mpirun -np 1..4: equal to torch::nn::BatchNorm2d applied in one
-// process to the concatenated batch, with uneven per-rank batches (one sample, none).
+// process to the concatenated batch, with uneven per-rank batches (one sample, none). On CPU
+// tensors over MPI, and (SyncBatchNormCuda) on CUDA tensors over NCCL.
 #include <gtest/gtest.h>
 #include "comm/communicator.h"
 #include "comm/sync_batch_norm.h"
@@ -14,10 +15,7 @@ using namespace dt;
 
 namespace {
 
-comm::Communicator& communicator() {
-  static comm::Communicator c(test_util::mpi_world(), std::chrono::seconds(60));
-  return c;
-}
+comm::Communicator& communicator() { return test_util::cpu_communicator(); }
 
 double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
   if (b.numel() == 0) return a.numel() == 0 ? 0.0 : 1.0;
@@ -44,8 +42,9 @@ std::vector<int64_t> split_for(int world) {
 void check_against_whole_batch(torch::ScalarType dtype, double tolerance,
                                torch::ScalarType param_dtype, double stats_tol,
                                bool constant_channel = false, double offset = 0.5,
-                               double grad_along_xhat = 0.0, bool channels_last = false) {
-  auto& comm = communicator();
+                               double grad_along_xhat = 0.0, bool channels_last = false,
+                               torch::Device device = torch::kCPU) {
+  auto& comm = device.is_cuda() ? *test_util::cuda_communicator() : communicator();
   const int world = comm.world_size(), rank = comm.rank();
   const auto sizes = split_for(world);
   int64_t n = 0, begin = 0;
@@ -68,12 +67,14 @@ void check_against_whole_batch(torch::ScalarType dtype, double tolerance,
   auto b = torch::randn({channels}, gen).to(param_dtype);
   auto rm = torch::randn({channels}, gen).to(param_dtype);
   auto rv = torch::rand({channels}, gen).to(param_dtype) + 0.5;
+  x = x.to(device);
+  g = g.to(device);
 
   // Reference: torch::nn::BatchNorm2d, one process, the whole batch, two training steps.
   torch::nn::BatchNorm2d ref{torch::nn::BatchNorm2dOptions(channels)};
-  ref->to(param_dtype);
+  ref->to(device, param_dtype);
   model::BatchNorm mine(channels);
-  mine->to(param_dtype);
+  mine->to(device, param_dtype);
   {
     torch::NoGradGuard ng;
     for (auto* bn : {static_cast<torch::nn::BatchNorm2dImpl*>(ref.get()),
@@ -144,6 +145,25 @@ TEST(SyncBatchNorm, EqualsBatchNormOnTheWholeBatchChannelsLastFp32AndBf16) {
 TEST(SyncBatchNorm, Bf16GradientStaysAccurateWhenTheMeanDwarfsTheSpread) {
   check_against_whole_batch(torch::kBFloat16, 1e-2, torch::kFloat32, 1e-5, false, /*offset=*/16.0,
                             /*grad_along_xhat=*/1.0);
+}
+
+// The same on CUDA tensors: the statistics' all-gather and the backward all-reduce over NCCL.
+TEST(SyncBatchNormCuda, EqualsBatchNormOnTheWholeBatchFp64) {
+  DT_REQUIRE_CUDA_WORLD();
+  check_against_whole_batch(torch::kFloat64, 1e-10, torch::kFloat64, 1e-10, false, 0.5, 0.0,
+                            false, test_util::cuda_device());
+}
+TEST(SyncBatchNormCuda, ConstantChannelHasZeroVarianceNotInf) {
+  DT_REQUIRE_CUDA_WORLD();
+  check_against_whole_batch(torch::kFloat64, 1e-10, torch::kFloat64, 1e-10, true, 0.5, 0.0,
+                            false, test_util::cuda_device());
+}
+TEST(SyncBatchNormCuda, EqualsBatchNormOnTheWholeBatchFp32AndBf16ChannelsLast) {
+  DT_REQUIRE_CUDA_WORLD();
+  check_against_whole_batch(torch::kFloat32, 1e-5, torch::kFloat32, 1e-5, false, 0.5, 0.5,
+                            /*channels_last=*/true, test_util::cuda_device());
+  check_against_whole_batch(torch::kBFloat16, 1e-2, torch::kFloat32, 1e-5, false, 16.0, 1.0,
+                            /*channels_last=*/true, test_util::cuda_device());
 }
 
 TEST(SyncBatchNorm, TwoCollectivesPerTrainingStepNoneInEval) {

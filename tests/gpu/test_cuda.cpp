@@ -28,29 +28,18 @@
 
 using namespace dt;
 
-// Skips where no GPU is visible, except under DT_GPU_REQUIRED=1 (launch/scripts/gpu_check.sh on a machine
-// whose nvidia-smi lists GPUs), where a GPU that CUDA cannot see is a failure, not a vacuous pass.
-inline bool gpu_required() {
-  const char* v = std::getenv("DT_GPU_REQUIRED");
-  return v && std::string(v) == "1";
-}
+// Skips where no GPU is visible, except under DT_GPU_REQUIRED=1 (test_util::gpu_required).
 #define DT_REQUIRE_GPU()                                                                     \
   do {                                                                                       \
     if (!torch::cuda::is_available()) {                                                      \
-      if (gpu_required()) FAIL() << "DT_GPU_REQUIRED=1 but CUDA sees no GPU (driver/runtime)"; \
+      if (test_util::gpu_required()) FAIL() << "DT_GPU_REQUIRED=1 but CUDA sees no GPU (driver/runtime)"; \
       GTEST_SKIP() << "no CUDA GPU visible: skipped";                                        \
     }                                                                                        \
   } while (0)
 
 namespace {
-comm::Communicator& communicator() {
-  static comm::Communicator& c = [] () -> comm::Communicator& {
-    static comm::Communicator comm(test_util::mpi_world(), std::chrono::seconds(60));
-    comm.start_nccl(0);
-    return comm;
-  }();
-  return c;
-}
+// NCCL on this rank's GPU (a world of one here; tests/comm's CUDA variants run several ranks).
+comm::Communicator& communicator() { return *test_util::cuda_communicator(); }
 double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
   return ((a.cpu().to(torch::kFloat64) - b.cpu().to(torch::kFloat64)).norm() /
           b.cpu().to(torch::kFloat64).norm().clamp_min(1e-300)).item<double>();

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 #include "launch/app/device.h"
+#include "launch/app/nccl_env.h"
 #include "tests/comm/mpi_test_env.h"
 #include "trainer/errors.h"
 
@@ -25,20 +26,62 @@ TEST(LaunchMapping, RanksAndLocalRanksFromMpi) {
 TEST(LaunchMapping, EachLocalRankGetsItsOwnGpu) {
   const auto& w = test_util::mpi_world();
   // As many GPUs as local ranks: local rank r -> cuda:r.
-  auto d = launch::resolve_device(trainer::DeviceChoice::Cuda, w, w.local_size);
+  auto d = launch::resolve_device(trainer::DeviceChoice::Cuda, w, w.local_size, false);
   EXPECT_TRUE(d.is_cuda());
   EXPECT_EQ(d.index(), w.local_rank);
-  EXPECT_EQ(launch::resolve_device(trainer::DeviceChoice::Auto, w, w.local_size + 2).index(), w.local_rank);
+  EXPECT_EQ(launch::resolve_device(trainer::DeviceChoice::Auto, w, w.local_size + 2, false).index(), w.local_rank);
   // No GPU: auto falls back to CPU; cuda is refused.
-  EXPECT_TRUE(launch::resolve_device(trainer::DeviceChoice::Auto, w, 0).is_cpu());
-  EXPECT_THROW(launch::resolve_device(trainer::DeviceChoice::Cuda, w, 0), trainer::ConfigError);
-  EXPECT_TRUE(launch::resolve_device(trainer::DeviceChoice::Cpu, w, 8).is_cpu());
+  EXPECT_TRUE(launch::resolve_device(trainer::DeviceChoice::Auto, w, 0, false).is_cpu());
+  EXPECT_THROW(launch::resolve_device(trainer::DeviceChoice::Cuda, w, 0, false), trainer::ConfigError);
+  EXPECT_TRUE(launch::resolve_device(trainer::DeviceChoice::Cpu, w, 8, false).is_cpu());
   if (w.local_size > 1) {
     try {
-      launch::resolve_device(trainer::DeviceChoice::Auto, w, w.local_size - 1);
+      launch::resolve_device(trainer::DeviceChoice::Auto, w, w.local_size - 1, false);
       FAIL() << "more ranks than GPUs on a node must be refused";
     } catch (const trainer::ConfigError& e) {
       EXPECT_NE(std::string(e.what()).find("--device cpu"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("--share-gpus"), std::string::npos) << e.what();
     }
   }
+}
+
+// --share-gpus: more local ranks than GPUs map round-robin, and a rank that shares its GPU gets
+// NCCL settings that make it a host of its own to NCCL, connected over loopback sockets.
+TEST(LaunchMapping, SharedGpusMapRoundRobinWithAHostIdPerRank) {
+  const auto& w = test_util::mpi_world();
+  for (int gpus : {1, 2, 3}) {
+    auto d = launch::resolve_device(trainer::DeviceChoice::Cuda, w, gpus, true);
+    EXPECT_EQ(d.index(), w.local_rank % gpus) << gpus << " GPUs";
+  }
+  EXPECT_EQ(launch::shares_gpu(w, 1), w.local_size > 1);
+  EXPECT_FALSE(launch::shares_gpu(w, w.local_size));
+  EXPECT_FALSE(launch::shares_gpu(w, 0)) << "no GPU: CPU ranks share nothing";
+
+  ::unsetenv("NCCL_HOSTID");
+  ::unsetenv("NCCL_IB_DISABLE");
+  ::setenv("NCCL_SOCKET_IFNAME", "eth7", 1);  // the user's choice stays
+  ::unsetenv("NCCL_RUNTIME_CONNECT");
+  const auto set = launch::prepare_nccl_environment(w, /*shares_gpu=*/true);
+  const std::string host_id = std::getenv("NCCL_HOSTID");
+  EXPECT_EQ(host_id, w.host + ".rank" + std::to_string(w.local_rank));
+  EXPECT_STREQ(std::getenv("NCCL_IB_DISABLE"), "1");
+  EXPECT_STREQ(std::getenv("NCCL_SOCKET_IFNAME"), "eth7");
+  EXPECT_STREQ(std::getenv("NCCL_RUNTIME_CONNECT"), "0");
+  EXPECT_EQ(set.size(), 3u) << "the user's NCCL_SOCKET_IFNAME is not reported as set";
+  // Every rank's host id differs from every other's.
+  std::vector<char> all(size_t(w.size) * 256, 0);
+  char mine[256] = {};
+  host_id.copy(mine, sizeof(mine) - 1);
+  MPI_Allgather(mine, 256, MPI_CHAR, all.data(), 256, MPI_CHAR, MPI_COMM_WORLD);
+  for (int r = 0; r < w.size; ++r) {
+    if (r != w.rank) EXPECT_NE(std::string(&all[size_t(r) * 256]), host_id) << "rank " << r;
+  }
+  ::unsetenv("NCCL_HOSTID");
+  ::unsetenv("NCCL_IB_DISABLE");
+  ::unsetenv("NCCL_SOCKET_IFNAME");
+  ::unsetenv("NCCL_RUNTIME_CONNECT");
+  // Not sharing: only the eager connection.
+  EXPECT_EQ(launch::prepare_nccl_environment(w, false), std::vector<std::string>{"NCCL_RUNTIME_CONNECT=0"});
+  EXPECT_EQ(std::getenv("NCCL_HOSTID"), nullptr);
+  ::unsetenv("NCCL_RUNTIME_CONNECT");
 }
