@@ -3,6 +3,7 @@
 # agent, like ssh, gives remote commands a fresh environment), so dist_train's data fingerprint
 # check passes across hosts; and a different copy of the data at the same path on one host is
 # refused with one line naming a rank of that host.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_cluster
 need_python

@@ -4,6 +4,7 @@
 # says (%x-%j.out in the submit folder) and the checkpoint where its arguments say. Where srun
 # lists no PMIx plugin (a stand-in srun hides it), Open MPI's mpirun in the allocation completes
 # the same job.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_slurm
 check "sbatch, 2 nodes x 1 task"
