@@ -3,6 +3,7 @@
 # agent, like ssh, gives remote commands a fresh environment), so dist_train's data fingerprint
 # check passes across hosts; and a different copy of the data at the same path on one host is
 # refused with one line naming a rank of that host.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_cluster
 need_python
@@ -50,7 +51,8 @@ grep -q "fingerprint" "$work/same.log" || { cat "$work/same.log"; fail "no finge
 
 check "another copy at the same path on dtsim-h2: refused, naming its rank"
 on dtsim-h2 mount --bind "$work/other" "$work/data"
-trap 'on dtsim-h2 umount "$work/data" 2>/dev/null || true' EXIT
+# The 370 MB of stand-in data go at the end, pass or fail; the logs stay.
+trap 'on dtsim-h2 umount "$work/data" 2>/dev/null || true; rm -rf "$work/data" "$work/other"' EXIT
 rc=0
 on dtsim-h1 env CIFAR10_DIR="$work/data" MPI_IFNAME=dtsim0 GPUS_PER_NODE=2 \
   OMPI_MCA_plm_rsh_agent="$agent" "$repo/launch/recipes/run_cluster.sh" "$(hostfile 2)" "${args[@]}" \

@@ -3,6 +3,7 @@
 # crosses the emulated network (its byte counter on dtsim-h2 grows by more than the gradients)
 # and the decoy interface carries none of it; a name this host lacks stops run_cluster.sh with
 # one line and exit code 2, before mpirun starts anything.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_cluster
 

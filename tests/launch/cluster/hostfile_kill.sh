@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # kill -9 of one rank on the second emulated host ends the whole job, non-zero, within 30 s, and
 # leaves no rank running on either host.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_cluster
 log=$work/run.log

@@ -2,6 +2,7 @@
 # launch/recipes/run_cluster.sh over 2 emulated hosts x 2 ranks (fp64) ends with the same weights
 # as 4 ranks on one host (launch/recipes/run_node.sh), to 1e-9 relative, and each rank logs its
 # host and a local rank counted on that host (0 and 1 on each), not across hosts.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_cluster
 need_python

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the emulated-cluster tests (tests/launch/cluster/*.sh): paths, the skip and fail
 # conventions, and running things on the emulated hosts of launch/recipes/cluster_sim.sh.
 # A test script prints what it checks; exit 0 passes, 1 fails, 77 skips (CTest SKIP_RETURN_CODE).

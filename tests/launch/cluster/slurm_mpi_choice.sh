@@ -2,6 +2,7 @@
 # How launch/recipes/slurm/dist_train.sbatch starts the ranks, against stand-ins for srun and
 # mpirun (no cluster needed): srun --mpi=pmix where srun lists PMIx; else Open MPI's mpirun in
 # the allocation, saying so; else one line naming what the cluster needs, and exit code 2.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 script=$repo/launch/recipes/slurm/dist_train.sbatch
 mkdir -p "$work/bin"

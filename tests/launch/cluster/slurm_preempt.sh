@@ -2,6 +2,7 @@
 # scancel --signal=USR1 (what --signal=USR1@120 sends before the time limit) reaches the tasks
 # through srun: rank 0 writes last.pt and the job ends COMPLETED, exit 0. Submitted again with
 # --resume auto it ends bit-identical to an uninterrupted job (fp64, --deterministic).
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_slurm
 need_python
