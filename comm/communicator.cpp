@@ -17,6 +17,19 @@ Communicator::Communicator(const World& world, std::chrono::milliseconds timeout
   timeout_ = timeout;
 }
 
+Communicator::Communicator(const World& world, std::chrono::milliseconds timeout, int group_size)
+    : world_(world) {
+  if (group_size < 1 || world.size % group_size != 0) {
+    throw CommError("a group of " + std::to_string(group_size) + " ranks does not divide a world of " +
+                    std::to_string(world.size));
+  }
+  world_.rank = world.rank % group_size;
+  world_.size = group_size;
+  if (!world.mpi) return;
+  mpi_ = std::make_unique<MpiBackend>(world.rank, timeout, /*group=*/world.rank / group_size);
+  timeout_ = timeout;
+}
+
 void Communicator::start_nccl(int cuda_device) {
   if (!world_.mpi || nccl_) return;
 #if DT_HAVE_CUDA

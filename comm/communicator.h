@@ -19,6 +19,11 @@ class Communicator {
  public:
   // MPI only, until start_nccl: the ranks can first agree on their configuration over MPI.
   Communicator(const World& world, std::chrono::milliseconds timeout);
+  // A communicator of each group of `group_size` consecutive ranks (a collective: every rank
+  // constructs one at the same point; group_size divides the world). rank() and world_size()
+  // are then within the group. For collectives only (SyncBatchNorm's --sync-bn-group), with
+  // their own MPI communicator and, after start_nccl, their own NCCL communicator and stream.
+  Communicator(const World& world, std::chrono::milliseconds timeout, int group_size);
   ~Communicator();
 
   // Sets up NCCL on `cuda_device` for CUDA tensors (a collective: every rank calls it, under

@@ -96,9 +96,13 @@ MPI_Datatype mpi_datatype(const torch::Tensor& t) {
   }
 }
 
-MpiBackend::MpiBackend(int rank, std::chrono::milliseconds timeout)
+MpiBackend::MpiBackend(int rank, std::chrono::milliseconds timeout, int group)
     : rank_(rank), timeout_(timeout) {
-  DT_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &comm_));
+  if (group < 0) {
+    DT_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &comm_));
+  } else {
+    DT_MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, group, rank, &comm_));
+  }
   DT_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
   watchdog_ = std::thread([this] { watchdog(); });
 }

@@ -1,5 +1,5 @@
 // Collectives on CPU tensors over MPI's non-blocking operations (MPI_Iallreduce, MPI_Ibcast,
-// MPI_Iallgather) on a private duplicate of MPI_COMM_WORLD.
+// MPI_Iallgather) on a private duplicate of MPI_COMM_WORLD, or of one group of its ranks.
 //
 // Progress: Open MPI advances non-blocking collectives only inside MPI calls, so test() is
 // called from the gradient hooks while backward runs; wait() polls MPI_Test with short sleeps
@@ -24,7 +24,9 @@ namespace dt::comm {
 
 class MpiBackend : public Backend {
  public:
-  MpiBackend(int rank, std::chrono::milliseconds timeout);
+  // `group` < 0: every rank; else the ranks that pass the same `group` (MPI_Comm_split, a
+  // collective over MPI_COMM_WORLD), in world-rank order. `rank` is the world rank, for messages.
+  MpiBackend(int rank, std::chrono::milliseconds timeout, int group = -1);
   ~MpiBackend() override;
   std::shared_ptr<Work> all_reduce(const torch::Tensor& tensor, ReduceOp op) override;
   std::shared_ptr<Work> broadcast(const torch::Tensor& tensor, int root) override;

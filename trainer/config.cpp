@@ -135,6 +135,12 @@ void validate(const Config& c) {
   require(!c.eval_only || !c.resume.empty(),
           "--eval-only needs --resume (a checkpoint's path, or auto for CHECKPOINT_DIR/last.pt)");
   require(c.bucket_mb > 0 && c.bucket_mb <= 65536, "--bucket-mb must be in (0, 65536]");
+  require(c.sync_bn_group == "world" || c.sync_bn_group == "node" ||
+              (!c.sync_bn_group.empty() && c.sync_bn_group.size() <= 7 &&
+               c.sync_bn_group.find_first_not_of("0123456789") == std::string::npos &&
+               std::stol(c.sync_bn_group) >= 1),
+          "--sync-bn-group must be world, node or a number of ranks >= 1, got '" +
+              c.sync_bn_group + "'");
   require(c.accumulate >= 1 && c.accumulate <= kMaxBatch,
           "--accumulate must be in [1, " + std::to_string(kMaxBatch) + "]");
   // Below a millisecond the deadline rounds to zero; above 1e6 s (11 days) it is a typo.

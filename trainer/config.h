@@ -65,6 +65,7 @@ struct Config {
   int64_t accumulate = 1;
   bool overlap = true;
   Toggle sync_bn = Toggle::Auto;  // auto: on when the world size is above 1
+  std::string sync_bn_group = "world";  // world | node | N ranks; launch/ resolves it to N
   double comm_timeout_s = 600.0;
 
   // Outputs

@@ -109,6 +109,9 @@ void declare_config_fields(Rows& f, const std::string& model_names) {
             "synchronise BatchNorm statistics across ranks (default: on when world size > 1)");
   f.setting("Distribution", "no-sync-bn", "sync_bn", &Config::sync_bn, Toggle::Off,
             "per-rank BatchNorm statistics even when world size > 1");
+  f.value("Distribution", "sync-bn-group", "sync_bn_group", &Config::sync_bn_group,
+          "SyncBatchNorm statistics within groups of N consecutive ranks: world | node (the "
+          "ranks of one host) | N (dividing the world size); the log shows the resolved N");
   f.value("Distribution", "comm-timeout", "comm_timeout_s", &Config::comm_timeout_s,
           "deadline in seconds for any collective");
 

@@ -6,11 +6,12 @@
 namespace dt::trainer {
 
 Evaluator::Evaluator(const Config& config, const RunContext& ctx, const data::Dataset& test,
-                     torch::ScalarType dtype, bool channels_last)
+                     torch::ScalarType dtype, bool channels_last, bool statistics_shared)
     : ctx_(ctx),
       mode_(config.eval_mode),
       flip_(config.eval_tta == EvalTta::Flip),
-      batch_(config.eval_batch) {
+      batch_(config.eval_batch),
+      statistics_shared_(statistics_shared) {
   if (test.size() > 0) set_ = std::make_unique<data::EvalSet>(test, ctx.device, dtype, channels_last);
 }
 
@@ -21,9 +22,9 @@ EvalResult Evaluator::evaluate(model::Network& net, const Forward& forward) {
   const bool sharded = mode_ == EvalMode::Distributed && distributed();
   EvalSums sums;
   if (sharded) {
-    // Per-rank BatchNorm lets the ranks' running statistics drift apart: evaluate rank 0's
-    // model, the one that is checkpointed, not a different one on each shard.
-    if (model::synced_batch_norm_count(net) == 0) comm::broadcast_buffers(net, *ctx_.comm);
+    // Per-rank (or per-group) BatchNorm lets the ranks' running statistics drift apart:
+    // evaluate rank 0's model, the one that is checkpointed, not a different one on each shard.
+    if (!statistics_shared_) comm::broadcast_buffers(net, *ctx_.comm);
     const int64_t begin = n * ctx_.rank / ctx_.world_size, end = n * (ctx_.rank + 1) / ctx_.world_size;
     sums = evaluate_sums(net, forward, *set_, begin, end, batch_, flip_);
   } else if (ctx_.rank == 0 && n > 0) {

@@ -22,8 +22,9 @@ class Evaluator {
   using Forward = std::function<torch::Tensor(const torch::Tensor&)>;
   // An empty `test` set (a rank that reads none) evaluates nothing and takes part in the
   // collective only.
+  // `statistics_shared`: every rank holds the same BatchNorm running statistics.
   Evaluator(const Config& config, const RunContext& ctx, const data::Dataset& test,
-            torch::ScalarType dtype, bool channels_last);
+            torch::ScalarType dtype, bool channels_last, bool statistics_shared);
 
   bool has_test_set() const { return set_ != nullptr; }
   // The test loss and accuracy of `net`, whose logits `forward` computes.
@@ -35,6 +36,7 @@ class Evaluator {
   EvalMode mode_;
   bool flip_;
   int64_t batch_;
+  bool statistics_shared_;
   std::unique_ptr<data::EvalSet> set_;
 };
 

@@ -60,7 +60,8 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
   }
   // Without a communicator (a world of one, no launcher) SyncBatchNorm is BatchNorm.
   if (ctx.comm && sync_batch_norm(config, ctx.world_size)) {
-    model::set_batch_norm_sync(*s.net, std::make_shared<comm::SyncBatchNorm>(*ctx.comm));
+    auto& bn_comm = ctx.sync_bn_comm ? *ctx.sync_bn_comm : *ctx.comm;
+    model::set_batch_norm_sync(*s.net, std::make_shared<comm::SyncBatchNorm>(bn_comm));
   }
 
   data::LoaderOptions lo;
@@ -81,7 +82,8 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
                         " batches of an epoch at this batch size and world size");
     }
   }
-  s.evaluator = std::make_unique<Evaluator>(config, ctx, s.test, s.dtype, s.channels_last);
+  s.evaluator = std::make_unique<Evaluator>(config, ctx, s.test, s.dtype, s.channels_last,
+                                            s.statistics_shared());
   if (!config.eval_only) s.optimizer = make_optimizer(config, s.net->parameters());  // no steps
   s.schedule.kind = config.lr_schedule;
   s.schedule.base_lr = config.lr;

@@ -22,6 +22,10 @@ struct RunContext {
   int world_size = 1;
   torch::Device device = torch::kCPU;
   comm::Communicator* comm = nullptr;  // required when world_size > 1
+  // SyncBatchNorm's own communicator, over its group of ranks (--sync-bn-group), with its own
+  // MPI communicator and NCCL stream, so that its collectives never queue behind gradient
+  // buckets; null: SyncBatchNorm uses `comm`.
+  comm::Communicator* sync_bn_comm = nullptr;
   // True once the process was asked to stop (SIGTERM/SIGUSR1); polled at step boundaries.
   std::function<bool()> stop_requested;
 };

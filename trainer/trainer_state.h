@@ -52,6 +52,12 @@ struct Trainer::State {
   int64_t verifications = 0;
 
   bool rank0() const { return ctx.rank == 0; }
+  // Whether every rank holds the same BatchNorm running statistics: SyncBatchNorm over the whole
+  // world (not per rank, not in groups of --sync-bn-group).
+  bool statistics_shared() const {
+    if (model::synced_batch_norm_count(*net) == 0) return false;
+    return !ctx.sync_bn_comm || ctx.sync_bn_comm->world_size() == ctx.world_size;
+  }
   bool distributed() const { return ctx.comm && ctx.world_size > 1; }
   // The model's output in `dtype` (fp32 logits from a bf16 forward under --precision bf16).
   torch::Tensor logits(const torch::Tensor& images) {
@@ -80,8 +86,7 @@ struct Trainer::State {
   void verify_replicas(PhaseTimer& timer) {
     if (!distributed() || config.verify_every == 0) return;
     auto t = timer.time(Phase::Verify);
-    const bool buffers_shared = model::synced_batch_norm_count(*net) > 0;
-    replica_check.verify(watched_tensors(*net, *optimizer, buffers_shared), *ctx.comm,
+    replica_check.verify(watched_tensors(*net, *optimizer, statistics_shared()), *ctx.comm,
                          position.step(), config.checkpoint_dir);
     ++verifications;
   }

@@ -26,6 +26,7 @@
 #include "launch/app/device.h"
 #include "launch/app/kernels.h"
 #include "launch/app/nccl_env.h"
+#include "launch/app/sync_bn_group.h"
 #include "launch/app/signals.h"
 #include "trainer/errors.h"
 #include "trainer/replica_check.h"
@@ -34,8 +35,9 @@
 namespace {
 
 constexpr int64_t kSyntheticDefault = 10000;
-// Held here so that the failure path in main() can abort it before MPI_Abort.
+// Held here so that the failure path in main() can abort them before MPI_Abort.
 std::unique_ptr<dt::comm::Communicator> g_comm;
+std::unique_ptr<dt::comm::Communicator> g_sync_bn_comm;  // SyncBatchNorm's own (--sync-bn-group)
 
 // Bad input (flags, data, checkpoints, environment, ranks that disagree): 2. Replicas that
 // diverged: 3. Anything else: 1.
@@ -58,6 +60,7 @@ void abort_communicators_within(std::chrono::seconds limit) {
   auto done = std::make_shared<std::promise<void>>();
   auto finished = done->get_future();
   std::thread([done] {
+    if (g_sync_bn_comm) g_sync_bn_comm->abort();
     g_comm->abort();
     done->set_value();
   }).detach();
@@ -139,6 +142,8 @@ int run(dt::comm::World& world, int argc, char** argv) {
 
     ctx.rank = world.rank;
     ctx.world_size = world.size;
+    // Resolved before the configuration is compared and printed, so both show the group size.
+    config.sync_bn_group = std::to_string(launch::resolve_sync_bn_group(config.sync_bn_group, world));
     ctx.device = launch::resolve_device(config.device, world, config.share_gpus);
     if (ctx.device.is_cuda()) {
       const bool shared = launch::shares_gpu(world, launch::visible_gpus());
@@ -194,6 +199,13 @@ int run(dt::comm::World& world, int argc, char** argv) {
                                          "the resolved configuration (flags, $CIFAR10_DIR, device, data)");
     if (ctx.device.is_cuda()) g_comm->start_nccl(int(ctx.device.index()));
     ctx.comm = g_comm.get();
+    if (trainer::sync_batch_norm(config, world.size)) {
+      // Its own communicator (and NCCL stream), over its group: a collective, on every rank.
+      g_sync_bn_comm = std::make_unique<comm::Communicator>(world, timeout,
+                                                            std::stoi(config.sync_bn_group));
+      if (ctx.device.is_cuda()) g_sync_bn_comm->start_nccl(int(ctx.device.index()));
+      ctx.sync_bn_comm = g_sync_bn_comm.get();
+    }
     // Where each rank landed: that node-local ranks (and so GPUs) are counted per host shows here.
     spdlog::info("on host {}: local rank {} of {}", world.host, world.local_rank, world.local_size);
     if (gpu_shared) {
@@ -226,6 +238,7 @@ int main(int argc, char** argv) {
     spdlog::set_pattern(world.size > 1 ? "[%H:%M:%S.%e] [rank " + std::to_string(world.rank) + "] %v"
                                        : "[%H:%M:%S.%e] %v");
     const int code = run(world, argc, argv);
+    g_sync_bn_comm.reset();
     g_comm.reset();
     dt::comm::finalize_world(world);
     return code;
@@ -233,6 +246,7 @@ int main(int argc, char** argv) {
     // Raised on every rank alike (each compared the same gathered values): rank 0 says it once,
     // and all finish MPI normally.
     if (world.rank == 0) print_error(world, e, 2);
+    g_sync_bn_comm.reset();
     g_comm.reset();
     dt::comm::finalize_world(world);
     return 2;
@@ -245,6 +259,7 @@ int main(int argc, char** argv) {
         print_error(world, e, 2);
       }
     }
+    g_sync_bn_comm.reset();
     g_comm.reset();
     dt::comm::finalize_world(world);
     return 2;

@@ -196,6 +196,84 @@ TEST(SyncBatchNorm, GlobalBatchOfOneValueIsAClearError) {
   }
 }
 
+namespace {
+// One training step of a fresh BatchNorm (fp64, random affine and statistics, the same on every
+// rank) synchronised by `sync`, on `x` with upstream gradient `g`: output, grad_input,
+// grad_weight, running mean and variance.
+std::vector<torch::Tensor> bn_step(std::shared_ptr<comm::SyncBatchNorm> sync, const torch::Tensor& x,
+                                   const torch::Tensor& g) {
+  auto gen = at::detail::createCPUGenerator(99);
+  model::BatchNorm bn(x.size(1));
+  bn->to(torch::kFloat64);
+  {
+    torch::NoGradGuard ng;
+    bn->weight.copy_(torch::rand({x.size(1)}, gen) + 0.5);
+    bn->bias.copy_(torch::randn({x.size(1)}, gen));
+    bn->running_mean.copy_(torch::randn({x.size(1)}, gen));
+    bn->running_var.copy_(torch::rand({x.size(1)}, gen) + 0.5);
+  }
+  if (sync) bn->set_sync(sync);
+  auto xi = x.clone().requires_grad_(true);
+  auto y = bn->forward(xi);
+  (y * g).sum().backward();
+  return {y.detach(), xi.grad(), bn->weight.grad(), bn->running_mean.clone(),
+          bn->running_var.clone()};
+}
+
+// This rank's rows of a fresh random global batch of `per_rank` rows a rank (drawn from a shared
+// seed, so every rank can take any rank's rows), and its upstream gradient.
+std::pair<torch::Tensor, torch::Tensor> rows_of(int64_t first_rank, int64_t ranks, int world) {
+  const int64_t per_rank = 3;
+  auto gen = at::detail::createCPUGenerator(77 + world);
+  auto x = torch::randn({per_rank * world, 4, 3, 3}, gen, torch::kFloat64) * 1.5 + 0.25;
+  auto g = torch::randn({per_rank * world, 4, 3, 3}, gen, torch::kFloat64);
+  return {x.narrow(0, first_rank * per_rank, ranks * per_rank),
+          g.narrow(0, first_rank * per_rank, ranks * per_rank)};
+}
+}  // namespace
+
+// --sync-bn-group world: a communicator of one group holding every rank is today's SyncBatchNorm,
+// to the bit.
+TEST(SyncBatchNormGroups, AGroupOfTheWholeWorldEqualsWorldSyncBatchNorm) {
+  auto& world_comm = communicator();
+  comm::Communicator group(test_util::mpi_world(), std::chrono::seconds(60), world_comm.world_size());
+  EXPECT_EQ(group.world_size(), world_comm.world_size());
+  EXPECT_EQ(group.rank(), world_comm.rank());
+  const auto [x, g] = rows_of(world_comm.rank(), 1, world_comm.world_size());
+  const auto a = bn_step(std::make_shared<comm::SyncBatchNorm>(world_comm), x, g);
+  const auto b = bn_step(std::make_shared<comm::SyncBatchNorm>(group), x, g);
+  const char* names[] = {"output", "grad_input", "grad_weight", "running_mean", "running_var"};
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << names[i];
+}
+
+// --sync-bn-group 2 at 4 ranks: each group's statistics are those of BatchNorm on that group's
+// samples alone (a 2-rank SyncBatchNorm run on them), not the world's.
+TEST(SyncBatchNormGroups, GroupsOfTwoEqualBatchNormOnEachGroupsSamples) {
+  const auto& world = test_util::mpi_world();
+  if (world.size != 4) GTEST_SKIP() << "runs at world size 4";
+  comm::Communicator group(world, std::chrono::seconds(60), 2);
+  ASSERT_EQ(group.world_size(), 2);
+  ASSERT_EQ(group.rank(), world.rank % 2);
+  const int first_of_group = world.rank - world.rank % 2;
+  const auto [x, g] = rows_of(world.rank, 1, 4);
+  const auto mine = bn_step(std::make_shared<comm::SyncBatchNorm>(group), x, g);
+  // Reference: plain BatchNorm, one process, on the group's two ranks' rows.
+  const auto [gx, gg] = rows_of(first_of_group, 2, 4);
+  const auto ref = bn_step(nullptr, gx, gg);
+  const int64_t at = (world.rank % 2) * x.size(0);
+  EXPECT_LE(rel_err(mine[0], ref[0].narrow(0, at, x.size(0))), 1e-10) << "output";
+  EXPECT_LE(rel_err(mine[1], ref[1].narrow(0, at, x.size(0))), 1e-10) << "grad_input";
+  auto grad_weight = mine[2].clone();
+  group.all_reduce(grad_weight);  // each rank holds its share; the group's sum is the whole
+  EXPECT_LE(rel_err(grad_weight, ref[2]), 1e-10) << "grad_weight";
+  EXPECT_LE(rel_err(mine[3], ref[3]), 1e-10) << "running_mean";
+  EXPECT_LE(rel_err(mine[4], ref[4]), 1e-10) << "running_var";
+  // And not the world's statistics: the two groups hold different ones.
+  auto world_mean = mine[3].clone();
+  communicator().all_reduce(world_mean);
+  EXPECT_GT(rel_err(world_mean / 4, mine[3]), 1e-3) << "the groups' statistics differ";
+}
+
 TEST(SyncBatchNorm, WorldSizeInvariance1x60Equals2x30) {
   auto& comm = communicator();
   if (comm.world_size() != 2) GTEST_SKIP() << "runs at world size 2";

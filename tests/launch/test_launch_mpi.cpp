@@ -3,6 +3,7 @@
 #include <mpi.h>
 #include "launch/app/device.h"
 #include "launch/app/nccl_env.h"
+#include "launch/app/sync_bn_group.h"
 #include "tests/comm/mpi_test_env.h"
 #include "trainer/errors.h"
 
@@ -84,4 +85,20 @@ TEST(LaunchMapping, SharedGpusMapRoundRobinWithAHostIdPerRank) {
   EXPECT_EQ(launch::prepare_nccl_environment(w, false), std::vector<std::string>{"NCCL_RUNTIME_CONNECT=0"});
   EXPECT_EQ(std::getenv("NCCL_HOSTID"), nullptr);
   ::unsetenv("NCCL_RUNTIME_CONNECT");
+}
+
+// --sync-bn-group resolves to a number of ranks that divides the world; node means this host's
+// ranks (here, every rank: one machine).
+TEST(LaunchMapping, SyncBatchNormGroupResolvesToADivisorOfTheWorld) {
+  const auto& w = test_util::mpi_world();
+  EXPECT_EQ(launch::resolve_sync_bn_group("world", w), w.size);
+  EXPECT_EQ(launch::resolve_sync_bn_group("node", w), w.local_size);
+  EXPECT_EQ(launch::resolve_sync_bn_group("1", w), 1);
+  if (w.size % 3 != 0) EXPECT_THROW(launch::resolve_sync_bn_group("3", w), trainer::ConfigError);
+  comm::World scattered = w;  // a node's ranks not in one block: rank 1 of 2 at local rank 0
+  scattered.rank = 1;
+  scattered.size = 4;
+  scattered.local_rank = 0;
+  scattered.local_size = 2;
+  EXPECT_THROW(launch::resolve_sync_bn_group("node", scattered), trainer::ConfigError);
 }

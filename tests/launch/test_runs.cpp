@@ -464,6 +464,32 @@ TEST(Runs, DistributedEvalWithPerRankBatchNormScoresRank0sModel) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(b[i], a[i], 1e-5 * a[i]) << "epoch " << i + 1;
 }
 
+// --sync-bn-group 2 at 4 ranks: the resolved group is in the compared configuration, the replica
+// check leaves the groups' differing BatchNorm statistics alone (parameters still agree), and a
+// distributed evaluation scores rank 0's model, as --eval rank0 does; a group that does not
+// divide the world is one line and exit code 2.
+TEST(Runs, SyncBatchNormInGroupsOfTwoAtFourRanks) {
+  TempDir d;
+  const std::string args = " --synthetic 480 --batch-size 10 --epochs 1 --threads 1 --device cpu"
+                           " --sync-bn --sync-bn-group 2 --verify-every 4 --eval-every 1 --seed 3";
+  for (const char* mode : {"rank0", "distributed"}) {
+    auto r = test_util::run_command("DT_FAULT_INJECT= " + mpirun(4) + binary() + args +
+                                    " --eval " + mode + dirs(d, mode));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("sync_bn_group = 2\n"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("replica consistency verified"), std::string::npos) << r.output;
+  }
+  const auto a = test_losses(d / "rank0/metrics.jsonl"), b = test_losses(d / "distributed/metrics.jsonl");
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_NEAR(b[0], a[0], 1e-5 * a[0]);
+  auto bad = test_util::run_command(mpirun(4) + binary() + " --synthetic 480 --device cpu"
+                                    " --sync-bn-group 3" + dirs(d, "bad"));
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--sync-bn-group 3 does not divide the world of 4 ranks"), std::string::npos)
+      << bad.output;
+}
+
 // The start-up line says what an epoch does not train on, leftover micro-batches included.
 TEST(Runs, TailLineCountsSamplesAnEpochLeavesOut) {
   TempDir d;
