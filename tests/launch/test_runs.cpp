@@ -444,6 +444,28 @@ std::vector<double> test_losses(const std::string& metrics) {
   }
   return out;
 }
+
+// Runs `args` on `np` ranks with --eval rank0 and with --eval distributed: both score the same
+// model on the same images, so their test losses (one per evaluated epoch) agree but for the
+// order of the sums. Returns the two runs' logs.
+std::vector<std::string> expect_both_eval_modes_score_one_model(const TempDir& d, int np,
+                                                                const std::string& args,
+                                                                size_t evaluations) {
+  std::vector<std::string> outputs;
+  for (const char* mode : {"rank0", "distributed"}) {
+    auto r = test_util::run_command("DT_FAULT_INJECT= " + mpirun(np) + binary() + args +
+                                    " --eval " + mode + dirs(d, mode));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    outputs.push_back(r.output);
+  }
+  const auto a = test_losses(d / "rank0/metrics.jsonl"), b = test_losses(d / "distributed/metrics.jsonl");
+  EXPECT_EQ(a.size(), evaluations);
+  EXPECT_EQ(b.size(), evaluations);
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    EXPECT_NEAR(b[i], a[i], 1e-5 * a[i]) << "evaluation " << i + 1;
+  }
+  return outputs;
+}
 }  // namespace
 
 // Per-rank BatchNorm lets the ranks' running statistics drift apart; a distributed evaluation
@@ -452,16 +474,7 @@ TEST(Runs, DistributedEvalWithPerRankBatchNormScoresRank0sModel) {
   TempDir d;
   const std::string args = " --synthetic 600 --batch-size 20 --epochs 2 --threads 1 --device cpu"
                            " --no-sync-bn --eval-every 1 --seed 3 --augment standard";
-  for (const char* mode : {"rank0", "distributed"}) {
-    auto r = test_util::run_command("DT_FAULT_INJECT= " + mpirun(2) + binary() + args +
-                                    " --eval " + mode + dirs(d, mode));
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-  }
-  const auto a = test_losses(d / "rank0/metrics.jsonl"), b = test_losses(d / "distributed/metrics.jsonl");
-  ASSERT_EQ(a.size(), 2u);
-  ASSERT_EQ(b.size(), 2u);
-  // The same model on the same images: equal but for the order of the loss sums.
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(b[i], a[i], 1e-5 * a[i]) << "epoch " << i + 1;
+  expect_both_eval_modes_score_one_model(d, 2, args, 2);
 }
 
 // --sync-bn-group 2 at 4 ranks: the resolved group is in the compared configuration, the replica
@@ -472,17 +485,11 @@ TEST(Runs, SyncBatchNormInGroupsOfTwoAtFourRanks) {
   TempDir d;
   const std::string args = " --synthetic 480 --batch-size 10 --epochs 1 --threads 1 --device cpu"
                            " --sync-bn --sync-bn-group 2 --verify-every 4 --eval-every 1 --seed 3";
-  for (const char* mode : {"rank0", "distributed"}) {
-    auto r = test_util::run_command("DT_FAULT_INJECT= " + mpirun(4) + binary() + args +
-                                    " --eval " + mode + dirs(d, mode));
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    EXPECT_NE(r.output.find("sync_bn_group = 2\n"), std::string::npos) << r.output;
-    EXPECT_NE(r.output.find("replica consistency verified"), std::string::npos) << r.output;
+  const auto outputs = expect_both_eval_modes_score_one_model(d, 4, args, 1);
+  for (const auto& output : outputs) {
+    EXPECT_NE(output.find("sync_bn_group = 2\n"), std::string::npos) << output;
+    EXPECT_NE(output.find("replica consistency verified"), std::string::npos) << output;
   }
-  const auto a = test_losses(d / "rank0/metrics.jsonl"), b = test_losses(d / "distributed/metrics.jsonl");
-  ASSERT_EQ(a.size(), 1u);
-  ASSERT_EQ(b.size(), 1u);
-  EXPECT_NEAR(b[0], a[0], 1e-5 * a[0]);
   auto bad = test_util::run_command(mpirun(4) + binary() + " --synthetic 480 --device cpu"
                                     " --sync-bn-group 3" + dirs(d, "bad"));
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
