@@ -25,6 +25,7 @@ data::AugmentSpec augment_spec(const Config& c) {
   a.pad = c.crop_padding;
   a.pad_mode = c.pad_mode;
   a.cutout = c.cutout;
+  a.normalize = c.normalize == data::Normalization::Cifar;  // resolved by set_up
   return a;
 }
 
@@ -36,6 +37,8 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
                             data::Dataset test) {
   auto& s = *this;
   s.config = config;
+  // A Config built without the command line (tests, embedders) may still say auto.
+  if (!config.eval_only) s.config.normalize = data::resolve(config.normalize, config.augment);
   s.ctx = ctx;
   s.train = std::move(train);
   s.test = std::move(test);
@@ -64,7 +67,7 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
   }
 
   data::LoaderOptions lo;
-  lo.augment = augment_spec(config);
+  lo.augment = augment_spec(s.config);
   lo.shard.world_size = ctx.world_size;
   lo.shard.rank = ctx.rank;
   lo.shard.batch_per_rank = config.batch_size;
@@ -81,7 +84,6 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
                         " batches of an epoch at this batch size and world size");
     }
   }
-  s.evaluator = std::make_unique<Evaluator>(config, ctx, s.test, s.dtype, s.channels_last);
   if (!config.eval_only) s.optimizer = make_optimizer(config, s.net->parameters());  // no steps
   s.schedule.kind = config.lr_schedule;
   s.schedule.base_lr = config.lr;
@@ -93,6 +95,8 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
   if (config.cuda_graph && !config.eval_only) s.set_up_cuda_graph();  // no steps to capture
 
   s.resume();  // every rank reads the checkpoint onto its own device
+  // After resume(): --eval-only learns the normalisation from the checkpoint.
+  s.evaluator = std::make_unique<Evaluator>(s.config, ctx, s.test, s.dtype, s.channels_last);
 }
 
 // What trainer/graphed_step.h needs that only this run's context can tell.

@@ -530,7 +530,8 @@ TEST(Trainer, EpochCheckpointsArePrunedToTheNewestKept) {
 // is not mirror-symmetric, so a missing or wrong flip changes the loss.
 TEST(Evaluate, FlipAveragesTheLogitsOfEachImageAndItsMirror) {
   torch::manual_seed(3);
-  data::EvalSet set(data::make_synthetic(50, 5), torch::kCPU, torch::kFloat32, /*channels_last=*/true);
+  data::EvalSet set(data::make_synthetic(50, 5), torch::kCPU, torch::kFloat32, /*channels_last=*/true,
+                    /*normalize=*/true);
   torch::nn::Linear linear(3 * 32 * 32, 10);
   auto forward = [&](const torch::Tensor& x) { return linear(x.flatten(1)); };
   const int64_t begin = 3, end = 50;
