@@ -122,7 +122,9 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
   auto value = torch_load_bytes(bytes, path);
   if (!value.isGenericDict()) throw CheckpointError(path + ": not a checkpoint dict");
   auto dict = value.toGenericDict();
-  const auto& model_iv = require(dict, "model", path);
+  // torch.save(model.state_dict()) saves the weights themselves, with no "model" around them.
+  const bool bare = !dict.contains("model") && !dict.contains("format");
+  const c10::IValue model_iv = bare ? c10::IValue(dict) : require(dict, "model", path);
   if (!model_iv.isGenericDict()) throw CheckpointError(path + ": 'model' is not a state dict");
 
   // Validate everything before touching the model: names and shapes (values are converted to
@@ -130,7 +132,9 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
   c10::Dict<std::string, torch::Tensor> weights;
   for (const auto& kv : model_iv.toGenericDict()) {
     if (!kv.key().isString() || !kv.value().isTensor()) {
-      throw CheckpointError(path + ": 'model' holds a non-tensor entry");
+      throw CheckpointError(path + (bare ? ": neither a checkpoint (no 'model' entry) nor a state "
+                                           "dict (a non-tensor entry)"
+                                         : ": 'model' holds a non-tensor entry"));
     }
     weights.insert(kv.key().toStringRef(), kv.value().toTensor());
   }

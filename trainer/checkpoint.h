@@ -11,6 +11,8 @@
 //   checksum     FNV-1a over every tensor's bytes and every position field, verified on load (a
 //                flipped byte is caught, not trained on). Format dist_train/1 files (no seed or
 //                train_size; checksum over tensors only) still load.
+// A file without "model" whose entries are all tensors is a bare state dict
+// (torch.save(model.state_dict())): weights only.
 // Written atomically by rank 0 (atomic_file.h): a crash never leaves a torn file and never
 // replaces the previous good checkpoint. Every failure to read one (missing, truncated, corrupt,
 // foreign, another model; checkpoint_validation.h) is a CheckpointError (exit 2).

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <random>
 #include <sstream>
 #include "data/synthetic.h"
 #include "model/network.h"
@@ -192,23 +193,28 @@ TEST(Checkpoint, PyTorchLoadsTheModelStateDict) {
   }
 }
 
+// Every form a PyTorch user saves a state dict in: {"model": dict(sd)}, {"model": sd} and the
+// bare sd of torch.save(model.state_dict()) (a collections.OrderedDict with _metadata).
 TEST(Checkpoint, CppLoadsWhatPyTorchSaved) {
   DT_REQUIRE_PYTHON();
-  test_util::TempDir dir;
-  auto r = test_util::run_command(test_util::python() + " " + test_util::source_dir() +
-                                  "/tests/python/reference_models.py save resnet14 " +
-                                  (dir / "py.pt") + " 5");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto net = model::make_resnet("resnet14");
-  auto loaded = trainer::load_checkpoint(dir / "py.pt", *net, nullptr, trainer::OptimizerKind::Adam);
-  EXPECT_FALSE(loaded.full) << "a Python state dict carries weights only";
-  net->eval();
-  torch::manual_seed(0);
-  auto logits = net->forward(torch::randn({4, 3, 32, 32}));
-  ASSERT_GT((logits[0] - logits[1]).abs().max().item<double>(), 1e-2)
-      << "logits that do not depend on the input compare nothing";
-  expect_same_logits(r.output, logits, "resnet14");
-  EXPECT_EQ(net->named_buffers()["bn.num_batches_tracked"].item<int64_t>(), 7);
+  for (const std::string form : {"dict", "wrapped", "bare"}) {
+    test_util::TempDir dir;
+    const int seed = int(std::random_device{}() % 1000);  // fresh weights each time
+    auto r = test_util::run_command(test_util::python() + " " + test_util::source_dir() +
+                                    "/tests/python/reference_models.py save resnet14 " +
+                                    (dir / "py.pt") + " " + std::to_string(seed) + " " + form);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto net = model::make_resnet("resnet14");
+    auto loaded = trainer::load_checkpoint(dir / "py.pt", *net, nullptr, trainer::OptimizerKind::Adam);
+    EXPECT_FALSE(loaded.full) << form << ": a Python state dict carries weights only";
+    net->eval();
+    torch::manual_seed(0);
+    auto logits = net->forward(torch::randn({4, 3, 32, 32}));
+    ASSERT_GT((logits[0] - logits[1]).abs().max().item<double>(), 1e-2)
+        << "logits that do not depend on the input compare nothing";
+    expect_same_logits(r.output, logits, "resnet14 " + form);
+    EXPECT_EQ(net->named_buffers()["bn.num_batches_tracked"].item<int64_t>(), 7) << form;
+  }
 }
 
 TEST(Checkpoint, RoundTripRestoresModelOptimizerPositionAndRandomStream) {
