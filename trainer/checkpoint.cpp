@@ -6,6 +6,7 @@
 #include "data/regular_file.h"
 #include "trainer/checkpoint_validation.h"
 #include "trainer/errors.h"
+#include "trainer/input_contract.h"
 
 namespace dt::trainer {
 namespace {
@@ -86,6 +87,7 @@ std::vector<char> checkpoint_bytes(const torch::nn::Module& model,
   c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
   dict.insert("format", std::string(kFormat));
   dict.insert("model", weights);
+  if (st.input) dict.insert("preprocess", preprocess_entry(*st.input));
   dict.insert("optimizer", opt);
   dict.insert("epoch", st.epoch);
   dict.insert("samples_done", st.samples_done);
@@ -141,6 +143,9 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
   check_weights(weights, model, path);
 
   LoadedCheckpoint out;
+  if (!bare && dict.contains("preprocess")) {
+    out.state.input = normalization_of(dict.at("preprocess"), path);
+  }
   c10::impl::GenericDict opt_state(c10::IntType::get(), c10::AnyType::get());
   const bool full = dict.contains("format");
   if (full) {

@@ -11,6 +11,7 @@
 #include "comm/sync_batch_norm.h"
 #include "data/errors.h"
 #include "trainer/errors.h"
+#include "trainer/input_contract.h"
 #include "trainer/metrics.h"
 #include "trainer/optimizer.h"
 #include "trainer/output_paths.h"
@@ -184,12 +185,18 @@ void Trainer::State::resume() {
   fresh.config = to_string(config);
   fresh.seed = int64_t(config.seed);
   fresh.train_size = train.size();
+  if (!config.eval_only) fresh.input = config.normalize;  // resolved in set_up
   position = Position(fresh);
   // --eval-only needs the weights alone: any optimizer's checkpoint, any training position.
   const auto loaded = persistence->load(*net, config.eval_only ? nullptr : optimizer.get());
   if (!loaded) return;
   const std::string& file = persistence->resumed_from();
   if (config.eval_only) {
+    const auto asked = config.normalize;
+    config.normalize = eval_normalization(asked, loaded->state.input, file);
+    if (rank0() && !loaded->state.input) {
+      spdlog::info("{}", no_contract_note(file, config.normalize, asked != data::Normalization::Auto));
+    }
     position.set_epochs_trained(loaded->full ? loaded->state.epoch : -1);  // -1: not said
     return;
   }
@@ -199,7 +206,7 @@ void Trainer::State::resume() {
   }
   check_resumable(file, loaded->state, fresh);
   if (rank0()) {
-    for (const auto& change : changed_settings(loaded->state.config, fresh.config)) {
+    for (const auto& change : changed_settings(with_implicit_settings(loaded->state.config), fresh.config)) {
       spdlog::info("resume: changed since {} was written: {}", file, change);
     }
   }
