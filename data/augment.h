@@ -6,7 +6,8 @@
 // flips; `seed` is the seed script's Resize(40) + flip + RandomCrop(32): the images are resized
 // once to 40x40 (prepare_source) and cropped without padding; `none` only normalises.
 // Cutout (DeVries & Taylor; the fully-inside variant of Page's fast CIFAR ResNet) sets a random
-// square of the cropped image to 0 after normalisation, i.e. to the dataset mean.
+// square of the cropped image to 0 after normalisation, i.e. to the dataset mean (with
+// `normalize` false, --normalize none: to black).
 #pragma once
 #include <torch/torch.h>
 #include <string>
@@ -20,7 +21,7 @@ struct AugmentSpec {
   int64_t pad = 4;  // standard mode only
   PadMode pad_mode = PadMode::Zero;
   int64_t cutout = 0;  // side of the square, any mode (0: none); training only
-  bool normalize = true;
+  bool normalize = true;  // CIFAR-10 mean and std; false: pixel / 255 (data/normalization.h)
 };
 
 // Parsers throw DataError naming the accepted values.

@@ -100,18 +100,19 @@ void TrainLoader::resume_at(int64_t epoch, int64_t samples_done) {
 }
 
 EvalSet::EvalSet(const Dataset& test, torch::Device device, torch::ScalarType dtype,
-                 bool channels_last)
+                 bool channels_last, bool normalize)
     : source_(test.images.to(device).contiguous()),
       labels_(test.labels.to(device)),
       geometry_(geometry_for(AugmentSpec{AugmentMode::None}, test.images.size(2), false)),
       dtype_(dtype),
-      channels_last_(channels_last) {}
+      channels_last_(channels_last),
+      normalize_(normalize) {}
 
 Batch EvalSet::slice(int64_t begin, int64_t end) const {
   Batch b;
   b.indices = torch::arange(begin, end, torch::kInt64);
   auto dev_idx = b.indices.to(source_.device());
-  b.images = augment_batch(source_, dev_idx, geometry_, true, 0, 0, dtype_, channels_last_);
+  b.images = augment_batch(source_, dev_idx, geometry_, normalize_, 0, 0, dtype_, channels_last_);
   b.labels = labels_.index_select(0, dev_idx);
   return b;
 }

@@ -61,10 +61,12 @@ class TrainLoader {
   std::optional<Batch> pending_;              // CUDA: queued on the side stream
 };
 
-// Evaluation batches of a whole split: no augmentation, only normalisation.
+// Evaluation batches of a whole split: no augmentation, only the normalisation the model was
+// trained with (`normalize`: CIFAR-10 mean and std; otherwise pixel / 255).
 class EvalSet {
  public:
-  EvalSet(const Dataset& test, torch::Device device, torch::ScalarType dtype, bool channels_last);
+  EvalSet(const Dataset& test, torch::Device device, torch::ScalarType dtype, bool channels_last,
+          bool normalize);
   int64_t size() const { return labels_.size(0); }
   // Rows [begin, end) as a batch.
   Batch slice(int64_t begin, int64_t end) const;
@@ -74,6 +76,7 @@ class EvalSet {
   AugmentGeometry geometry_;
   torch::ScalarType dtype_;
   bool channels_last_;
+  bool normalize_;
 };
 
 }  // namespace dt::data

@@ -6,6 +6,7 @@
 #include "data/regular_file.h"
 #include "trainer/checkpoint_validation.h"
 #include "trainer/errors.h"
+#include "trainer/input_contract.h"
 
 namespace dt::trainer {
 namespace {
@@ -86,6 +87,7 @@ std::vector<char> checkpoint_bytes(const torch::nn::Module& model,
   c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
   dict.insert("format", std::string(kFormat));
   dict.insert("model", weights);
+  if (st.input) dict.insert("preprocess", preprocess_entry(*st.input));
   dict.insert("optimizer", opt);
   dict.insert("epoch", st.epoch);
   dict.insert("samples_done", st.samples_done);
@@ -122,7 +124,9 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
   auto value = torch_load_bytes(bytes, path);
   if (!value.isGenericDict()) throw CheckpointError(path + ": not a checkpoint dict");
   auto dict = value.toGenericDict();
-  const auto& model_iv = require(dict, "model", path);
+  // torch.save(model.state_dict()) saves the weights themselves, with no "model" around them.
+  const bool bare = !dict.contains("model") && !dict.contains("format");
+  const c10::IValue model_iv = bare ? c10::IValue(dict) : require(dict, "model", path);
   if (!model_iv.isGenericDict()) throw CheckpointError(path + ": 'model' is not a state dict");
 
   // Validate everything before touching the model: names and shapes (values are converted to
@@ -130,13 +134,18 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
   c10::Dict<std::string, torch::Tensor> weights;
   for (const auto& kv : model_iv.toGenericDict()) {
     if (!kv.key().isString() || !kv.value().isTensor()) {
-      throw CheckpointError(path + ": 'model' holds a non-tensor entry");
+      throw CheckpointError(path + (bare ? ": neither a checkpoint (no 'model' entry) nor a state "
+                                           "dict (a non-tensor entry)"
+                                         : ": 'model' holds a non-tensor entry"));
     }
     weights.insert(kv.key().toStringRef(), kv.value().toTensor());
   }
   check_weights(weights, model, path);
 
   LoadedCheckpoint out;
+  if (!bare && dict.contains("preprocess")) {
+    out.state.input = normalization_of(dict.at("preprocess"), path);
+  }
   c10::impl::GenericDict opt_state(c10::IntType::get(), c10::AnyType::get());
   const bool full = dict.contains("format");
   if (full) {

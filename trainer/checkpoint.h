@@ -2,6 +2,8 @@
 // that a Python user can torch.load("last.pt")["model"] (weights_only, the default) into the
 // Python ResNet. Contents:
 //   model        the state dict, Python names
+//   preprocess   the input contract: scale, mean, std, layout (trainer/input_contract.h); absent
+//                in files written before it (they were trained on CIFAR-10 mean/std input)
 //   optimizer    {"kind": "adam"|"sgd", "state": {param index: {...}}} as in Python
 //   epoch        epochs completed; samples_done: samples of the next epoch already consumed
 //   step         optimizer steps completed; best_accuracy; world_size; config; model_name
@@ -10,15 +12,20 @@
 //   rng          {"torch_cpu": generator state} (training draws no CUDA random numbers)
 //   checksum     FNV-1a over every tensor's bytes and every position field, verified on load (a
 //                flipped byte is caught, not trained on). Format dist_train/1 files (no seed or
-//                train_size; checksum over tensors only) still load.
+//                train_size; checksum over tensors only) still load. The preprocess entry is
+//                covered when present, so files written before it keep their checksum.
+// A file without "model" whose entries are all tensors is a bare state dict
+// (torch.save(model.state_dict())): weights only.
 // Written atomically by rank 0 (atomic_file.h): a crash never leaves a torn file and never
 // replaces the previous good checkpoint. Every failure to read one (missing, truncated, corrupt,
 // foreign, another model; checkpoint_validation.h) is a CheckpointError (exit 2).
 #pragma once
 #include <torch/torch.h>
 #include "trainer/config.h"
+#include <optional>
 #include <string>
 #include <vector>
+#include "data/normalization.h"
 // The two layers under a checkpoint, which the replica check and tests use on their own too.
 #include "trainer/atomic_file.h"        // write_file_atomically
 #include "trainer/checkpoint_format.h"  // torch_save_bytes, torch_load_bytes
@@ -35,6 +42,8 @@ struct TrainingState {
   std::string model_name;
   int64_t seed = 0;        // the sampler's seed
   int64_t train_size = 0;  // training samples per epoch, which samples_done counts in; 0: unknown
+  // The normalisation the weights expect (the "preprocess" entry); none in older files.
+  std::optional<data::Normalization> input;
 };
 
 // The model's parameters and buffers under their Python names, in Python's order, on CPU.

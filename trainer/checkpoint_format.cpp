@@ -5,9 +5,11 @@
 #include <torch/csrc/jit/serialization/export.h>
 #include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/csrc/jit/serialization/pickler.h>
+#include <torch/csrc/jit/serialization/unpickler.h>
 #include <algorithm>
 #include <cstring>
 #include "trainer/errors.h"
+#include "trainer/pickle_rewrite.h"
 
 namespace dt::trainer {
 
@@ -56,20 +58,36 @@ class BoundedReader : public caffe2::serialize::ReadAdapterInterface {
   const std::vector<char>& bytes_;
 };
 
+// torch::jit::readArchiveAndTensors("data", ...), with the pickle rewritten first so that the
+// OrderedDicts of a torch.save(model.state_dict()) read as plain dicts (pickle_rewrite.h).
+c10::IValue read_data_pickle(caffe2::serialize::PyTorchStreamReader& reader) {
+  auto [record, size] = reader.getRecord("data.pkl");
+  const std::string pickle =
+      without_ordered_dicts(std::string(static_cast<const char*>(record.get()), size));
+  size_t done = 0;
+  auto read = [&](char* buffer, size_t n) -> size_t {
+    n = std::min(n, pickle.size() - done);
+    std::memcpy(buffer, pickle.data() + done, n);
+    done += n;
+    return n;
+  };
+  auto read_record = [&](const std::string& name) {
+    return std::get<0>(reader.getRecord("data/" + name));  // the tensors' storages
+  };
+  torch::jit::Unpickler unpickler(read, nullptr, nullptr, read_record, at::Device(at::kCPU));
+  unpickler.set_version(reader.version());
+  return unpickler.parse_ivalue();
+}
+
 }  // namespace
 
 c10::IValue torch_load_bytes(const std::vector<char>& bytes, const std::string& name) {
   try {
     caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReader>(bytes));
-    return torch::jit::readArchiveAndTensors("data", "", "", std::nullopt, std::nullopt,
-                                             at::Device(at::kCPU), reader);
+    return read_data_pickle(reader);
   } catch (const std::exception& e) {
     std::string why = e.what();
     why = why.substr(0, why.find('\n'));
-    if (why.find("Expected GenericDict") != std::string::npos) {
-      why = "a collections.OrderedDict inside (LibTorch reads plain dicts: from Python, save "
-            "{\"model\": dict(model.state_dict())})";
-    }
     throw CheckpointError(name + ": not a readable PyTorch checkpoint (truncated, corrupt or "
                                  "another format): " + why);
   }

@@ -49,6 +49,8 @@ uint64_t checkpoint_checksum(const c10::Dict<std::string, torch::Tensor>& model,
     mix_string(h, state->config);
     mix_string(h, state->model_name);
     mix_string(h, optimizer_kind);
+    // Only when present: files written before the entry existed keep their checksum.
+    if (state->input) mix_string(h, std::string("preprocess ") + name_of(*state->input));
   }
   for (const auto& kv : model) mix_tensor(h, kv.key(), kv.value());
   for (const auto& kv : opt_state) {

@@ -10,6 +10,7 @@
 #include <vector>
 #include "common/enum_names.h"
 #include "data/augment_mode.h"
+#include "data/normalization.h"
 
 namespace dt::trainer {
 
@@ -27,6 +28,9 @@ struct Config {
   std::string data_dir;       // CIFAR-10 binary folder; empty when synthetic
   int64_t synthetic = 0;      // > 0: train on this many synthetic images instead
   data::AugmentMode augment = data::AugmentMode::Seed;
+  // auto: resolved at parse time for training runs (launch/app/cli.cpp), so the printed and
+  // stored configuration names the one used; --eval-only keeps it until the checkpoint is read.
+  data::Normalization normalize = data::Normalization::Auto;
   int64_t crop_padding = 4;
   data::PadMode pad_mode = data::PadMode::Zero;
   int64_t cutout = 0;         // side of the square cut out of each training image (0: none)

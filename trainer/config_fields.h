@@ -43,6 +43,10 @@ void declare_config_fields(Rows& f, const std::string& model_names) {
           "train on N synthetic images instead of CIFAR-10 (0: real data when found)");
   f.value("Data", "augment", "augment", &Config::augment,
           "augmentation: " + enum_choices<data::AugmentMode>());
+  f.value("Data", "normalize", "normalize", &Config::normalize,
+          "input normalisation: auto (none with --augment seed, cifar otherwise; --eval-only: "
+          "what the checkpoint's preprocess entry says) | cifar (CIFAR-10 mean and std) | none "
+          "(pixel / 255, the seed's ToTensor())");
   f.value("Data", "crop-padding", "crop_padding", &Config::crop_padding,
           "padding before the random crop (standard)");
   f.value("Data", "pad-mode", "pad_mode", &Config::pad_mode,

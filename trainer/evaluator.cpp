@@ -12,7 +12,11 @@ Evaluator::Evaluator(const Config& config, const RunContext& ctx, const data::Da
       flip_(config.eval_tta == EvalTta::Flip),
       batch_(config.eval_batch),
       statistics_shared_(statistics_shared) {
-  if (test.size() > 0) set_ = std::make_unique<data::EvalSet>(test, ctx.device, dtype, channels_last);
+  // The training batches' normalisation (trainer.cpp resolves it before building this).
+  const bool normalize = config.normalize == data::Normalization::Cifar;
+  if (test.size() > 0) {
+    set_ = std::make_unique<data::EvalSet>(test, ctx.device, dtype, channels_last, normalize);
+  }
 }
 
 EvalResult Evaluator::evaluate(model::Network& net, const Forward& forward) {

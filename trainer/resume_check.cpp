@@ -66,4 +66,12 @@ std::vector<std::string> changed_settings(const std::string& saved, const std::s
   return out;
 }
 
+std::string with_implicit_settings(const std::string& saved) {
+  if (saved.empty()) return saved;  // no settings recorded at all: nothing to compare
+  for (const auto& [key, value] : settings(saved)) {
+    if (key == "normalize") return saved;
+  }
+  return saved + (saved.back() == '\n' ? "" : "\n") + "normalize = cifar\n";
+}
+
 }  // namespace dt::trainer

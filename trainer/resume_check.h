@@ -17,4 +17,8 @@ void check_resumable(const std::string& file, const TrainingState& saved, const 
 // `now`; `resume` itself and settings absent from `saved` (an older file) are left out.
 std::vector<std::string> changed_settings(const std::string& saved, const std::string& now);
 
+// `saved` with the settings a file written before they existed was trained with, so that a
+// resume lists them as changed too: normalize = cifar (every run normalised before --normalize).
+std::string with_implicit_settings(const std::string& saved);
+
 }  // namespace dt::trainer

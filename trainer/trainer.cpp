@@ -11,6 +11,7 @@
 #include "comm/sync_batch_norm.h"
 #include "data/errors.h"
 #include "trainer/errors.h"
+#include "trainer/input_contract.h"
 #include "trainer/metrics.h"
 #include "trainer/optimizer.h"
 #include "trainer/output_paths.h"
@@ -25,6 +26,7 @@ data::AugmentSpec augment_spec(const Config& c) {
   a.pad = c.crop_padding;
   a.pad_mode = c.pad_mode;
   a.cutout = c.cutout;
+  a.normalize = c.normalize == data::Normalization::Cifar;  // resolved by set_up
   return a;
 }
 
@@ -36,6 +38,8 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
                             data::Dataset test) {
   auto& s = *this;
   s.config = config;
+  // A Config built without the command line (tests, embedders) may still say auto.
+  if (!config.eval_only) s.config.normalize = data::resolve(config.normalize, config.augment);
   s.ctx = ctx;
   s.train = std::move(train);
   s.test = std::move(test);
@@ -65,7 +69,7 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
   }
 
   data::LoaderOptions lo;
-  lo.augment = augment_spec(config);
+  lo.augment = augment_spec(s.config);
   lo.shard.world_size = ctx.world_size;
   lo.shard.rank = ctx.rank;
   lo.shard.batch_per_rank = config.batch_size;
@@ -82,8 +86,6 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
                         " batches of an epoch at this batch size and world size");
     }
   }
-  s.evaluator = std::make_unique<Evaluator>(config, ctx, s.test, s.dtype, s.channels_last,
-                                            s.statistics_shared());
   if (!config.eval_only) s.optimizer = make_optimizer(config, s.net->parameters());  // no steps
   s.schedule.kind = config.lr_schedule;
   s.schedule.base_lr = config.lr;
@@ -95,6 +97,9 @@ void Trainer::State::set_up(const Config& config, const RunContext& ctx, data::D
   if (config.cuda_graph && !config.eval_only) s.set_up_cuda_graph();  // no steps to capture
 
   s.resume();  // every rank reads the checkpoint onto its own device
+  // After resume(): --eval-only learns the normalisation from the checkpoint.
+  s.evaluator = std::make_unique<Evaluator>(s.config, ctx, s.test, s.dtype, s.channels_last,
+                                            s.statistics_shared());
 }
 
 // What trainer/graphed_step.h needs that only this run's context can tell.
@@ -182,12 +187,18 @@ void Trainer::State::resume() {
   fresh.config = to_string(config);
   fresh.seed = int64_t(config.seed);
   fresh.train_size = train.size();
+  if (!config.eval_only) fresh.input = config.normalize;  // resolved in set_up
   position = Position(fresh);
   // --eval-only needs the weights alone: any optimizer's checkpoint, any training position.
   const auto loaded = persistence->load(*net, config.eval_only ? nullptr : optimizer.get());
   if (!loaded) return;
   const std::string& file = persistence->resumed_from();
   if (config.eval_only) {
+    const auto asked = config.normalize;
+    config.normalize = eval_normalization(asked, loaded->state.input, file);
+    if (rank0() && !loaded->state.input) {
+      spdlog::info("{}", no_contract_note(file, config.normalize, asked != data::Normalization::Auto));
+    }
     position.set_epochs_trained(loaded->full ? loaded->state.epoch : -1);  // -1: not said
     return;
   }
@@ -197,7 +208,7 @@ void Trainer::State::resume() {
   }
   check_resumable(file, loaded->state, fresh);
   if (rank0()) {
-    for (const auto& change : changed_settings(loaded->state.config, fresh.config)) {
+    for (const auto& change : changed_settings(with_implicit_settings(loaded->state.config), fresh.config)) {
       spdlog::info("resume: changed since {} was written: {}", file, change);
     }
   }

@@ -157,6 +157,9 @@ CliResult parse_cli(int argc, const char* const* argv) {
   } catch (const std::invalid_argument& e) {
     throw ConfigError(std::string("--model: ") + e.what());
   }
+  // A training run prints, compares and stores the normalisation it uses, not "auto", so a
+  // change of it on resume is listed; --eval-only takes it from the checkpoint (trainer.cpp).
+  if (!out.config.eval_only) out.config.normalize = data::resolve(out.config.normalize, out.config.augment);
   trainer::validate(out.config);
   // A flag given explicitly that this run would ignore is a mistake about the run (a typo in
   // another flag, a misremembered default), not a harmless no-op.

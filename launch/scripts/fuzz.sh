@@ -31,9 +31,13 @@ PY
   --eval-every 0 --log-dir "$work/run" --checkpoint-dir "$work/run" >"$work/seed_run.log" 2>&1 ||
   { echo "fuzz: the seed checkpoint's run failed:" >&2; cat "$work/seed_run.log" >&2; exit 1; }
 cp "$work/run/last.pt" "$work/ckpt/seed.pt"
-# libFuzzer truncates inputs to -max_len: below the seed's size no mutant would ever get past
+# And what PyTorch users save, torch.save(model.state_dict()): an OrderedDict with _metadata,
+# whose pickle the loader rewrites (trainer/pickle_rewrite.h).
+"$here/.venv/bin/python" "$here/tests/python/reference_models.py" save resnet14 \
+  "$work/ckpt/state_dict.pt" 1 bare >/dev/null
+# libFuzzer truncates inputs to -max_len: below the seeds' size no mutant would ever get past
 # the zip directory (at its end) into the pickle and the checks behind it.
-ckpt_len=$(( $(stat -c %s "$work/ckpt/seed.pt") + 4096 ))
+ckpt_len=$(( $(stat -c %s "$work/ckpt/seed.pt" "$work/ckpt/state_dict.pt" | sort -n | tail -1) + 4096 ))
 
 # LibTorch's own static allocations are not ours to fix: leaks are not checked.
 export ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1

@@ -2,6 +2,7 @@
 // ATen ops (pad, slice, flip, normalise) on random images; draws stay in bounds and depend only
 // on (seed, epoch, sample index).
 #include <gtest/gtest.h>
+#include <random>
 #include "data/augment.h"
 #include "data/errors.h"
 #include "data/loader.h"
@@ -208,5 +209,29 @@ TEST(TrainLoader, PrefetchDoesNotChangeBatchesAndEpochsAdvance) {
     EXPECT_TRUE(torch::equal(a.images, b.images));
     EXPECT_TRUE(torch::equal(a.labels, b.labels));
     EXPECT_TRUE(torch::equal(a.labels, a.indices.remainder(10)));
+  }
+}
+
+// Training batches and the evaluation set feed the network the same input: with normalisation
+// off, both are the pixel / 255 (the seed's ToTensor()); with it on, both the CIFAR-10 mean/std.
+TEST(EvalSet, NormalisesAsTheTrainingBatchesDo) {
+  const auto seed = uint64_t(std::random_device{}());
+  Dataset ds{random_images(40, 32, seed), torch::arange(40, torch::kInt64).remainder(10), "t"};
+  for (bool normalize : {false, true}) {
+    LoaderOptions o;
+    o.augment.mode = AugmentMode::None;  // no crop or flip: sample i is image i, as evaluated
+    o.augment.normalize = normalize;
+    o.shard.batch_per_rank = 40;
+    o.prefetch = false;
+    TrainLoader loader(ds, o);
+    auto train = loader.next();
+    EvalSet eval(ds, torch::kCPU, torch::kFloat32, /*channels_last=*/true, normalize);
+    auto all = eval.slice(0, 40);
+    EXPECT_TRUE(torch::equal(all.images.index_select(0, train.indices), train.images)) << normalize;
+    if (!normalize) {
+      EXPECT_TRUE(torch::allclose(all.images, ds.images.to(torch::kFloat32) / 255, 0, 1e-7));
+    } else {
+      EXPECT_LT(all.images.mean().item<double>(), 0.2) << "centred, not pixel / 255";
+    }
   }
 }

@@ -143,6 +143,31 @@ TEST(Cli, DefaultsAreTheSeedRecipe) {
   EXPECT_EQ(c.augment, data::AugmentMode::Seed);
 }
 
+// The seed recipe feeds its network pixel / 255 (the seed's ToTensor()); the others the CIFAR-10
+// mean and std. A training run prints the normalisation it resolved, not auto; --eval-only keeps
+// auto until the checkpoint says (trainer/input_contract.h).
+TEST(Cli, NormalizeFollowsTheRecipeUnlessGiven) {
+  using data::Normalization;
+  const std::vector<std::pair<std::vector<std::string>, Normalization>> cases = {
+      {{}, Normalization::None},
+      {{"--augment", "seed"}, Normalization::None},
+      {{"--augment", "standard"}, Normalization::Cifar},
+      {{"--augment", "none"}, Normalization::Cifar},
+      {{"--normalize", "auto", "--augment", "standard"}, Normalization::Cifar},
+      {{"--normalize", "cifar"}, Normalization::Cifar},
+      {{"--augment", "standard", "--normalize", "none"}, Normalization::None},
+      {{"--eval-only", "--resume", "x.pt"}, Normalization::Auto},
+      {{"--eval-only", "--resume", "x.pt", "--normalize", "none"}, Normalization::None},
+  };
+  for (const auto& [args, expected] : cases) {
+    const auto c = parse(args).config;
+    EXPECT_EQ(c.normalize, expected) << ::testing::PrintToString(args);
+    EXPECT_NE(trainer::to_string(c).find(std::string("\nnormalize = ") + name_of(expected) + "\n"),
+              std::string::npos) << trainer::to_string(c);
+  }
+  EXPECT_EQ(error_of({"--normalize", "imagenet"}), "--normalize must be auto, cifar or none, got 'imagenet'");
+}
+
 TEST(Cli, ParsesValues) {
   auto c = parse({"--model", "resnet20", "--lr", "0.1", "--optimizer", "sgd", "--nesterov",
                   "--batch-size", "128", "--no-overlap", "--seed", "7", "--precision", "bf16",

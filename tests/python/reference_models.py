@@ -5,7 +5,12 @@ option-A (zero-padded identity) shortcuts, and Page's fast ResNet-9 (DAWNBench).
 
     reference_models.py names MODEL          -> JSON {name: shape} of the state dict, in order
     reference_models.py load MODEL FILE      -> loads FILE["model"] strictly, prints a checksum
-    reference_models.py save MODEL FILE SEED -> torch.save({"model": state_dict}) of a new model
+    reference_models.py save MODEL FILE SEED [FORM] -> torch.save of a new model's state dict:
+        FORM dict (default) {"model": dict(state_dict)}, wrapped {"model": state_dict} or bare
+        state_dict (both collections.OrderedDict with _metadata, as PyTorch users save them)
+    reference_models.py train_seed MODEL DATA FILE STEPS SEED -> trains as the seed's own loop
+        would (ToTensor() input, Adam 1e-3, batch 30; no augmentation, for speed) on the CIFAR-10
+        binaries in DATA, and saves torch.save(model.state_dict()) to FILE
     reference_models.py bf16grads MODEL FILE OUT -> loads FILE["model"], one training-mode
         forward under torch.autocast("cpu", bfloat16) on the batch of seed 99 (channels_last),
         fp32 cross-entropy, backward; saves {"model": state_dict with each parameter replaced by
@@ -164,11 +169,27 @@ def main():
             if isinstance(m, nn.BatchNorm2d):
                 m.num_batches_tracked.fill_(7)
         sd = model.state_dict()
-        torch.save({"model": dict(sd)}, sys.argv[3])
+        form = sys.argv[5] if len(sys.argv) > 5 else "dict"
+        torch.save({"dict": {"model": dict(sd)}, "wrapped": {"model": sd}, "bare": sd}[form], sys.argv[3])
         model.eval()
         torch.manual_seed(0)
         x = torch.randn(4, 3, 32, 32)
         print(json.dumps({"logits": model(x).tolist()}))
+    elif cmd == "train_seed":
+        import numpy as np, os
+        data, out, steps = sys.argv[3], sys.argv[4], int(sys.argv[5])
+        torch.manual_seed(int(sys.argv[6]))
+        raw = np.fromfile(os.path.join(data, "data_batch_1.bin"), dtype=np.uint8).reshape(-1, 3073)
+        images = torch.from_numpy(raw[:, 1:].reshape(-1, 3, 32, 32).copy())
+        labels = torch.from_numpy(raw[:, 0].astype(np.int64))
+        model = make(name)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for step in range(steps):
+            i = torch.randint(0, len(labels), (30,))
+            opt.zero_grad()
+            F.cross_entropy(model(images[i].float() / 255), labels[i]).backward()  # ToTensor()
+            opt.step()
+        torch.save(model.state_dict(), out)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <random>
 #include <sstream>
 #include "data/synthetic.h"
 #include "model/network.h"
@@ -13,6 +14,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/errors.h"
 #include "trainer/evaluate.h"
+#include "trainer/input_contract.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/metrics.h"
 #include "trainer/resume_check.h"
@@ -192,23 +194,29 @@ TEST(Checkpoint, PyTorchLoadsTheModelStateDict) {
   }
 }
 
+// Every form a PyTorch user saves a state dict in: {"model": dict(sd)}, {"model": sd} and the
+// bare sd of torch.save(model.state_dict()) (a collections.OrderedDict with _metadata).
 TEST(Checkpoint, CppLoadsWhatPyTorchSaved) {
   DT_REQUIRE_PYTHON();
-  test_util::TempDir dir;
-  auto r = test_util::run_command(test_util::python() + " " + test_util::source_dir() +
-                                  "/tests/python/reference_models.py save resnet14 " +
-                                  (dir / "py.pt") + " 5");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto net = model::make_resnet("resnet14");
-  auto loaded = trainer::load_checkpoint(dir / "py.pt", *net, nullptr, trainer::OptimizerKind::Adam);
-  EXPECT_FALSE(loaded.full) << "a Python state dict carries weights only";
-  net->eval();
-  torch::manual_seed(0);
-  auto logits = net->forward(torch::randn({4, 3, 32, 32}));
-  ASSERT_GT((logits[0] - logits[1]).abs().max().item<double>(), 1e-2)
-      << "logits that do not depend on the input compare nothing";
-  expect_same_logits(r.output, logits, "resnet14");
-  EXPECT_EQ(net->named_buffers()["bn.num_batches_tracked"].item<int64_t>(), 7);
+  for (const std::string form : {"dict", "wrapped", "bare"}) {
+    test_util::TempDir dir;
+    const int seed = int(std::random_device{}() % 1000);  // fresh weights each time
+    auto r = test_util::run_command(test_util::python() + " " + test_util::source_dir() +
+                                    "/tests/python/reference_models.py save resnet14 " +
+                                    (dir / "py.pt") + " " + std::to_string(seed) + " " + form);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto net = model::make_resnet("resnet14");
+    auto loaded = trainer::load_checkpoint(dir / "py.pt", *net, nullptr, trainer::OptimizerKind::Adam);
+    EXPECT_FALSE(loaded.full) << form << ": a Python state dict carries weights only";
+    EXPECT_FALSE(loaded.state.input) << form << ": and no input contract";
+    net->eval();
+    torch::manual_seed(0);
+    auto logits = net->forward(torch::randn({4, 3, 32, 32}));
+    ASSERT_GT((logits[0] - logits[1]).abs().max().item<double>(), 1e-2)
+        << "logits that do not depend on the input compare nothing";
+    expect_same_logits(r.output, logits, "resnet14 " + form);
+    EXPECT_EQ(net->named_buffers()["bn.num_batches_tracked"].item<int64_t>(), 7) << form;
+  }
 }
 
 TEST(Checkpoint, RoundTripRestoresModelOptimizerPositionAndRandomStream) {
@@ -437,6 +445,61 @@ TEST(Checkpoint, PositionIsChecksummedAndRangeChecked) {
   EXPECT_NE(no_state.find("no 'state' entry"), std::string::npos) << no_state;
 }
 
+// The input contract: written as the run's normalisation says, read back, covered by the
+// checksum; one that dist_train cannot apply is refused; a format-2 file written before the
+// entry existed (no "preprocess", checksum without it) still loads, with no contract.
+TEST(Checkpoint, InputContractRoundTripsAndIsChecked) {
+  TempDir dir;
+  auto net = model::make_resnet("resnet14");
+  trainer::TrainingState st;
+  st.model_name = "resnet14";
+  st.config = "lr = 0.001\n";
+  for (auto n : {data::Normalization::None, data::Normalization::Cifar}) {
+    st.input = n;
+    trainer::save_checkpoint(dir / "c.pt", *net, nullptr, trainer::OptimizerKind::Adam, st);
+    auto probe = model::make_resnet("resnet14");
+    auto loaded = trainer::load_checkpoint(dir / "c.pt", *probe, nullptr, trainer::OptimizerKind::Adam);
+    ASSERT_TRUE(loaded.state.input);
+    EXPECT_EQ(*loaded.state.input, n);
+  }
+  // Now a cifar file. Another valid contract in its place fails the checksum.
+  rewrite_checkpoint(dir / "c.pt", dir / "swapped.pt", [](auto& d) {
+    d.insert_or_assign("preprocess", trainer::preprocess_entry(data::Normalization::None));
+  });
+  EXPECT_NE(load_error(dir / "swapped.pt").find("checksum mismatch"), std::string::npos);
+  rewrite_checkpoint(dir / "c.pt", dir / "odd.pt", [](auto& d) {
+    auto entry = trainer::preprocess_entry(data::Normalization::Cifar);
+    c10::impl::GenericList half(c10::AnyType::get());
+    for (int c = 0; c < 3; ++c) half.push_back(0.5);
+    entry.insert_or_assign("std", half);
+    d.insert_or_assign("preprocess", entry);
+  });
+  EXPECT_NE(load_error(dir / "odd.pt").find("'preprocess' has a mean and std dist_train cannot apply"),
+            std::string::npos) << load_error(dir / "odd.pt");
+  st.input.reset();  // as written before the entry existed
+  trainer::save_checkpoint(dir / "old.pt", *net, nullptr, trainer::OptimizerKind::Adam, st);
+  auto probe = model::make_resnet("resnet14");
+  auto old = trainer::load_checkpoint(dir / "old.pt", *probe, nullptr, trainer::OptimizerKind::Adam);
+  EXPECT_TRUE(old.full);
+  EXPECT_FALSE(old.state.input);
+}
+
+// --eval-only's choice: the file's contract, an explicit flag for a file without one, and a
+// refusal when the two disagree.
+TEST(Checkpoint, EvalNormalizationFollowsTheContract) {
+  using data::Normalization;
+  const auto pick = [](Normalization asked, std::optional<Normalization> stored) {
+    return trainer::eval_normalization(asked, stored, "f.pt");
+  };
+  EXPECT_EQ(pick(Normalization::Auto, Normalization::None), Normalization::None);
+  EXPECT_EQ(pick(Normalization::Auto, Normalization::Cifar), Normalization::Cifar);
+  EXPECT_EQ(pick(Normalization::None, Normalization::None), Normalization::None);
+  EXPECT_EQ(pick(Normalization::Auto, std::nullopt), Normalization::Cifar) << "as before the contract";
+  EXPECT_EQ(pick(Normalization::None, std::nullopt), Normalization::None);
+  EXPECT_THROW(pick(Normalization::Cifar, Normalization::None), trainer::CheckpointError);
+  EXPECT_THROW(pick(Normalization::None, Normalization::Cifar), trainer::CheckpointError);
+}
+
 TEST(ResumeCheck, MidEpochNeedsTheSameSeedAndTrainingSet) {
   trainer::TrainingState saved, now;
   saved.epoch = 1;
@@ -480,6 +543,20 @@ TEST(ResumeCheck, ChangedSettingsAreListedInOrder) {
 
 // Files written before the configuration printed numbers in their shortest form hold
 // "0.90000000000000002" for 0.9: the same number, so no change to report; a real change still is.
+// Files written before --normalize existed normalised with the CIFAR-10 mean and std: resuming
+// one with another normalisation is listed as a change.
+TEST(ResumeCheck, AnOlderFileWasTrainedOnCifarNormalisedInput) {
+  const std::string old = "augment = seed\nlr = 0.001\n";
+  EXPECT_EQ(trainer::changed_settings(trainer::with_implicit_settings(old),
+                                      "augment = seed\nnormalize = none\nlr = 0.001\n"),
+            std::vector<std::string>{"normalize: cifar -> none"});
+  EXPECT_TRUE(trainer::changed_settings(trainer::with_implicit_settings(old),
+                                        "augment = seed\nnormalize = cifar\nlr = 0.001\n").empty());
+  const std::string now = "normalize = none\n";
+  EXPECT_EQ(trainer::with_implicit_settings(now), now) << "a file that says is taken at its word";
+  EXPECT_EQ(trainer::with_implicit_settings(""), "");
+}
+
 TEST(ResumeCheck, NumbersInAnOlderSpellingAreNotChanges) {
   const auto changes = trainer::changed_settings("momentum = 0.90000000000000002\nlr = 0.1\n",
                                                  "momentum = 0.9\nlr = 0.10000000000000001\n");
@@ -530,7 +607,8 @@ TEST(Trainer, EpochCheckpointsArePrunedToTheNewestKept) {
 // is not mirror-symmetric, so a missing or wrong flip changes the loss.
 TEST(Evaluate, FlipAveragesTheLogitsOfEachImageAndItsMirror) {
   torch::manual_seed(3);
-  data::EvalSet set(data::make_synthetic(50, 5), torch::kCPU, torch::kFloat32, /*channels_last=*/true);
+  data::EvalSet set(data::make_synthetic(50, 5), torch::kCPU, torch::kFloat32, /*channels_last=*/true,
+                    /*normalize=*/true);
   torch::nn::Linear linear(3 * 32 * 32, 10);
   auto forward = [&](const torch::Tensor& x) { return linear(x.flatten(1)); };
   const int64_t begin = 3, end = 50;
