@@ -75,7 +75,9 @@ TEST(LaunchMapping, SharedGpusMapRoundRobinWithAHostIdPerRank) {
   host_id.copy(mine, sizeof(mine) - 1);
   MPI_Allgather(mine, 256, MPI_CHAR, all.data(), 256, MPI_CHAR, MPI_COMM_WORLD);
   for (int r = 0; r < w.size; ++r) {
-    if (r != w.rank) EXPECT_NE(std::string(&all[size_t(r) * 256]), host_id) << "rank " << r;
+    if (r != w.rank) {
+      EXPECT_NE(std::string(&all[size_t(r) * 256]), host_id) << "rank " << r;
+    }
   }
   ::unsetenv("NCCL_HOSTID");
   ::unsetenv("NCCL_IB_DISABLE");
@@ -94,7 +96,9 @@ TEST(LaunchMapping, SyncBatchNormGroupResolvesToADivisorOfTheWorld) {
   EXPECT_EQ(launch::resolve_sync_bn_group("world", w), w.size);
   EXPECT_EQ(launch::resolve_sync_bn_group("node", w), w.local_size);
   EXPECT_EQ(launch::resolve_sync_bn_group("1", w), 1);
-  if (w.size % 3 != 0) EXPECT_THROW(launch::resolve_sync_bn_group("3", w), trainer::ConfigError);
+  if (w.size % 3 != 0) {
+    EXPECT_THROW(launch::resolve_sync_bn_group("3", w), trainer::ConfigError);
+  }
   comm::World scattered = w;  // a node's ranks not in one block: rank 1 of 2 at local rank 0
   scattered.rank = 1;
   scattered.size = 4;
