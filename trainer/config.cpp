@@ -85,7 +85,10 @@ std::string join(const std::vector<double>& values) {
   return out;
 }
 
-void validate(const Config& c) {
+namespace {
+
+// Training length, batch and the optimizer with its schedule.
+void validate_optimisation(const Config& c) {
   // Upper bounds keep the step and sample arithmetic (epochs x steps, batch x world) far from
   // int64 overflow, and turn a typo into an error rather than a silent no-op or a huge allocation.
   require(c.epochs >= 1 && c.epochs <= kMaxEpochs,
@@ -118,11 +121,17 @@ void validate(const Config& c) {
   require(c.lr_gamma > 0 && c.lr_gamma <= 1, "--lr-gamma must be in (0, 1]");
   require(!c.nesterov || c.optimizer == OptimizerKind::Sgd, "--nesterov needs --optimizer sgd");
   require(!c.nesterov || c.momentum > 0, "--nesterov needs --momentum > 0");
+}
+
+void validate_data(const Config& c) {
   // The largest padding the augmentation's crop geometry supports (data/augment.h).
   require(c.crop_padding >= 0 && c.crop_padding <= 16,
           "--crop-padding must be in [0, 16] pixels, got " + std::to_string(c.crop_padding));
   require(c.cutout >= 0 && c.cutout <= 32,
           "--cutout must be in [0, 32] pixels, got " + std::to_string(c.cutout));
+}
+
+void validate_execution(const Config& c) {
   require(c.threads >= 0 && c.threads <= kMaxThreads,
           "--threads must be in [0, " + std::to_string(kMaxThreads) + "], got " + std::to_string(c.threads));
   require(c.max_steps >= 0, "--max-steps must be >= 0");
@@ -134,6 +143,9 @@ void validate(const Config& c) {
   // Without a checkpoint there is nothing to evaluate but a freshly initialised network.
   require(!c.eval_only || !c.resume.empty(),
           "--eval-only needs --resume (a checkpoint's path, or auto for CHECKPOINT_DIR/last.pt)");
+}
+
+void validate_distribution(const Config& c) {
   require(c.bucket_mb > 0 && c.bucket_mb <= 65536, "--bucket-mb must be in (0, 65536]");
   require(c.sync_bn_group == "world" || c.sync_bn_group == "node" ||
               (!c.sync_bn_group.empty() && c.sync_bn_group.size() <= 7 &&
@@ -146,6 +158,9 @@ void validate(const Config& c) {
   // Below a millisecond the deadline rounds to zero; above 1e6 s (11 days) it is a typo.
   require(c.comm_timeout_s >= 1e-3 && c.comm_timeout_s <= 1e6,
           "--comm-timeout must be in [0.001, 1e6] seconds");
+}
+
+void validate_outputs(const Config& c) {
   require(c.log_every >= 1, "--log-every must be >= 1");
   require(!c.log_dir.empty(), "--log-dir must not be empty (use . for the current folder)");
   require(!c.checkpoint_dir.empty(), "--checkpoint-dir must not be empty (use . for the current folder)");
@@ -153,13 +168,27 @@ void validate(const Config& c) {
   require(c.keep >= 0, "--keep must be >= 0");
   require(c.verify_every >= 0, "--verify-every must be >= 0");
   require(c.checkpoint_every_steps >= 0, "--checkpoint-every-steps must be >= 0");
-  // A captured step is one micro-batch whose update the host cannot veto (trainer/graphed_step.h).
+}
+
+// A captured step is one micro-batch whose update the host cannot veto (trainer/graphed_step.h).
+void validate_cuda_graph(const Config& c) {
   require(!c.cuda_graph || c.device != DeviceChoice::Cpu, "--cuda-graph needs a GPU, not --device cpu");
   require(!c.cuda_graph || c.accumulate == 1, "--cuda-graph and --accumulate " +
                                                   std::to_string(c.accumulate) +
                                                   " exclude each other (the graph holds one micro-batch)");
   require(!c.cuda_graph || !c.skip_nonfinite,
           "--cuda-graph and --skip-nonfinite exclude each other (the update is inside the graph)");
+}
+
+}  // namespace
+
+void validate(const Config& c) {
+  validate_optimisation(c);
+  validate_data(c);
+  validate_execution(c);
+  validate_distribution(c);
+  validate_outputs(c);
+  validate_cuda_graph(c);
 }
 
 std::string to_string(const Config& c) {
