@@ -16,7 +16,7 @@ double wall_us(Trace::Clock::time_point t) {
   return std::chrono::duration<double, std::micro>(t.time_since_epoch() + offset).count();
 }
 
-std::string event_name(int64_t kind, int64_t index) {
+std::string event_name(int64_t kind, int64_t index, const std::vector<std::string>& parameters) {
   static const char* phases[] = {"data", "forward", "backward", "exposed communication",
                                  "optimizer", "waiting for the device", "evaluation",
                                  "checkpoint", "replica check"};
@@ -24,13 +24,33 @@ std::string event_name(int64_t kind, int64_t index) {
   static const char* ops[] = {"all_reduce", "broadcast", "all_gather"};
   if (kind == int64_t(TraceKind::Bucket)) return "all-reduce bucket " + std::to_string(index);
   if (kind == int64_t(TraceKind::Collective)) return ops[index % 3];
+  if (kind == int64_t(TraceKind::SyncBnCollective)) return std::string("sync-bn ") + ops[index % 3];
+  if (kind == int64_t(TraceKind::GradientReady)) {
+    return "gradient " + (size_t(index) < parameters.size() ? parameters[size_t(index)]
+                                                            : std::to_string(index));
+  }
   return phases[kind];
 }
 
 const char* category(int64_t kind) {
-  if (kind == int64_t(TraceKind::Bucket)) return "buckets";
-  if (kind == int64_t(TraceKind::Collective)) return "collectives";
-  return "step";
+  switch (TraceKind(kind)) {
+    case TraceKind::Bucket: return "buckets";
+    case TraceKind::Collective: return "collectives";
+    case TraceKind::SyncBnCollective: return "sync-bn";
+    case TraceKind::GradientReady: return "gradients";
+    default: return "step";
+  }
+}
+
+// One row (tid) per kind of event, so overlap with backward is visible.
+int row(int64_t kind) {
+  switch (TraceKind(kind)) {
+    case TraceKind::Bucket: return 2;
+    case TraceKind::Collective: return 3;
+    case TraceKind::SyncBnCollective: return 4;
+    case TraceKind::GradientReady: return 5;
+    default: return 1;
+  }
 }
 
 }  // namespace
@@ -65,7 +85,7 @@ void Trace::write(const std::string& path, comm::Communicator* comm, int rank, i
   }
   // One event per line inside the frame, so the file reads and diffs line by line; the
   // microsecond times keep 15 significant digits.
-  std::string text = "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n";
+  std::string text = "{\"displayTimeUnit\": \"ms\", \"otherData\": " + facts_ + ",\n\"traceEvents\": [\n";
   bool first = true;
   const auto add = [&](const Json& event) {
     text += (first ? "" : ",\n") + dump_line(event);
@@ -78,11 +98,16 @@ void Trace::write(const std::string& path, comm::Communicator* comm, int rank, i
     for (int64_t i = 0; i < ev.size(0); ++i, e += kFields) {
       if (e[0] < 0) continue;
       const int64_t kind = int64_t(e[0]);
-      // Buckets and collectives on their own rows (tid), so overlap with backward is visible.
-      const int tid = kind == int64_t(TraceKind::Bucket) ? 2 : kind == int64_t(TraceKind::Collective) ? 3 : 1;
-      add({{"ph", "X"}, {"pid", r}, {"tid", tid}, {"name", event_name(kind, int64_t(e[1]))},
-           {"cat", category(kind)}, {"ts", json_number(e[3] - origin, 15)},
-           {"dur", json_number(e[4], 15)}, {"args", {{"step", int64_t(e[2])}}}});
+      const auto name = event_name(kind, int64_t(e[1]), parameter_names_);
+      const auto ts = json_number(e[3] - origin, 15);
+      const Json args = {{"step", int64_t(e[2])}};
+      if (kind == int64_t(TraceKind::GradientReady)) {  // an instant, scoped to its row
+        add({{"ph", "i"}, {"s", "t"}, {"pid", r}, {"tid", row(kind)}, {"name", name},
+             {"cat", category(kind)}, {"ts", ts}, {"args", args}});
+      } else {
+        add({{"ph", "X"}, {"pid", r}, {"tid", row(kind)}, {"name", name}, {"cat", category(kind)},
+             {"ts", ts}, {"dur", json_number(e[4], 15)}, {"args", args}});
+      }
     }
   }
   text += "\n]}\n";

@@ -20,11 +20,13 @@
 #include "comm/errors.h"
 #include "model/conv3x3.h"
 #include "trainer/errors.h"
+#include "trainer/gradient_timeline.h"
 #include "trainer/metrics.h"
 #include "trainer/optimizer.h"
 #include "trainer/progress.h"
 #include "trainer/tensorboard.h"
 #include "trainer/trace.h"
+#include "trainer/trace_facts.h"
 #include "trainer/trainer_state.h"
 
 namespace dt::trainer {
@@ -35,6 +37,7 @@ constexpr int64_t kWarmupSteps = 5;  // steps of each run left out of the steady
 class Trainer::Loop {
  public:
   explicit Loop(State& s);
+  ~Loop() { close_trace(); }
   TrainSummary run();
 
  private:
@@ -49,6 +52,8 @@ class Trainer::Loop {
   TrainSummary nothing_to_train() const;
   void log_start() const;
   void open_outputs();
+  void open_trace();
+  void close_trace();
   void start_timing_if_due();
   StepResult train_step();
   torch::Tensor forward_backward();
@@ -72,6 +77,7 @@ class Trainer::Loop {
   std::unique_ptr<TensorBoardWriter> tb_;    // rank 0
   Trace trace_;
   int64_t trace_step_ = 0;
+  std::unique_ptr<GradientTimeline> gradient_timeline_;  // --trace
   PhaseTimer timer_;
   std::unique_ptr<ProgressBar> progress_;
   TrainSummary summary_;
@@ -207,15 +213,33 @@ void Trainer::Loop::open_outputs() {
   }
   epoch_loss_ = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(s_.ctx.device));
   summary_.best_accuracy = s_.position.best_accuracy();
-  if (trace_.enabled()) {
-    timer_.attach(&trace_, &trace_step_);
-    if (s_.distributed()) {
-      s_.ctx.comm->set_observer([this](int op, comm::Clock::time_point a, comm::Clock::time_point b) {
-        trace_.add(TraceKind::Collective, op, trace_step_, a, b);
-      });
-    }
-  }
+  if (trace_.enabled()) open_trace();
   progress_ = std::make_unique<ProgressBar>(rank0_ ? max_step_ - s_.position.step() : 0);
+}
+
+// --trace: the phases, the collectives of both communicators, every gradient's completion, and
+// the run's facts.
+void Trainer::Loop::open_trace() {
+  timer_.attach(&trace_, &trace_step_);
+  const auto observe = [this](comm::Communicator* comm, TraceKind kind) {
+    if (!comm) return;
+    comm->set_observer([this, kind](int op, comm::Clock::time_point a, comm::Clock::time_point b) {
+      trace_.add(kind, op, trace_step_, a, b);
+    });
+  };
+  if (s_.distributed()) observe(s_.ctx.comm, TraceKind::Collective);
+  observe(s_.ctx.sync_bn_comm, TraceKind::SyncBnCollective);
+  trace_.set_parameter_names(s_.net->named_parameters().keys());
+  gradient_timeline_ = std::make_unique<GradientTimeline>(s_.net->parameters(), trace_, &trace_step_);
+  trace_.set_facts(trace_facts(c_, s_.ctx, *s_.net, s_.reducer.get()));
+}
+
+// The observers and hooks point into this Loop: gone before it is (also when a step throws).
+void Trainer::Loop::close_trace() {
+  if (!trace_.enabled()) return;
+  if (s_.distributed()) s_.ctx.comm->set_observer(nullptr);
+  if (s_.ctx.sync_bn_comm) s_.ctx.sync_bn_comm->set_observer(nullptr);
+  gradient_timeline_.reset();
 }
 
 // The timed steps start after the warm-up; its queued work stays out of them.
@@ -446,7 +470,7 @@ TrainSummary Trainer::Loop::finish_run() {
     s_.persistence->wait();  // the last files are on disk before the run reports them
   }
   progress_->finish();
-  if (s_.distributed()) s_.ctx.comm->set_observer(nullptr);
+  close_trace();
   trace_.write(c_.trace, s_.ctx.comm, s_.ctx.rank, s_.ctx.world_size);
   if (rank0_ && trace_.enabled()) {
     spdlog::info("trace of {} ranks written to {}", s_.ctx.world_size, c_.trace);
