@@ -117,20 +117,14 @@ LoadedCheckpoint load_checkpoint(const std::string& path, torch::nn::Module& mod
 
 namespace {
 
-LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const std::string& path,
-                                           torch::nn::Module& model,
-                                           torch::optim::Optimizer* optimizer,
-                                           OptimizerKind optimizer_kind) {
-  auto value = torch_load_bytes(bytes, path);
-  if (!value.isGenericDict()) throw CheckpointError(path + ": not a checkpoint dict");
-  auto dict = value.toGenericDict();
-  // torch.save(model.state_dict()) saves the weights themselves, with no "model" around them.
-  const bool bare = !dict.contains("model") && !dict.contains("format");
+using OptimizerStates = std::vector<std::pair<void*, std::unique_ptr<torch::optim::OptimizerParamState>>>;
+
+// The weights by name, every entry a tensor; `bare`: the file is torch.save(model.state_dict())
+// itself, with no "model" around it.
+c10::Dict<std::string, torch::Tensor> read_weights(const c10::impl::GenericDict& dict, bool bare,
+                                                   const std::string& path) {
   const c10::IValue model_iv = bare ? c10::IValue(dict) : require(dict, "model", path);
   if (!model_iv.isGenericDict()) throw CheckpointError(path + ": 'model' is not a state dict");
-
-  // Validate everything before touching the model: names and shapes (values are converted to
-  // the model's dtype on copy).
   c10::Dict<std::string, torch::Tensor> weights;
   for (const auto& kv : model_iv.toGenericDict()) {
     if (!kv.key().isString() || !kv.value().isTensor()) {
@@ -140,104 +134,143 @@ LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const
     }
     weights.insert(kv.key().toStringRef(), kv.value().toTensor());
   }
-  check_weights(weights, model, path);
+  return weights;
+}
 
-  LoadedCheckpoint out;
-  if (!bare && dict.contains("preprocess")) {
-    out.state.input = normalization_of(dict.at("preprocess"), path);
+// A full checkpoint's format, position and optimizer kind into `st`, its checksum verified over
+// `weights` and the optimizer state, which it returns. `run_kind` (null: no optimizer, as under
+// --eval-only) must match the file's.
+c10::impl::GenericDict read_training_state(const c10::impl::GenericDict& dict,
+                                           const c10::Dict<std::string, torch::Tensor>& weights,
+                                           const OptimizerKind* run_kind, const std::string& path,
+                                           TrainingState& st) {
+  const std::string format = require(dict, "format", path).toStringRef();
+  const bool v1 = format == kFormatV1;
+  if (format != kFormat && !v1) {
+    throw CheckpointError(path + ": unsupported checkpoint format '" + format + "' (expected " +
+                          kFormat + ")");
   }
-  c10::impl::GenericDict opt_state(c10::IntType::get(), c10::AnyType::get());
-  const bool full = dict.contains("format");
-  if (full) {
-    const std::string format = require(dict, "format", path).toStringRef();
-    const bool v1 = format == kFormatV1;
-    if (format != kFormat && !v1) {
-      throw CheckpointError(path + ": unsupported checkpoint format '" + format + "' (expected " +
-                            kFormat + ")");
-    }
-    auto opt = require(dict, "optimizer", path).toGenericDict();
-    opt_state = require(opt, "state", path).toGenericDict();
-    const std::string kind = require(opt, "kind", path).toStringRef();
-    auto& st = out.state;
-    st.epoch = require(dict, "epoch", path).toInt();
-    st.samples_done = require(dict, "samples_done", path).toInt();
-    st.step = require(dict, "step", path).toInt();
-    st.best_accuracy = require(dict, "best_accuracy", path).toDouble();
-    st.world_size = require(dict, "world_size", path).toInt();
-    st.config = require(dict, "config", path).toStringRef();
-    st.model_name = require(dict, "model_name", path).toStringRef();
-    if (!v1) {
-      st.seed = require(dict, "seed", path).toInt();
-      st.train_size = require(dict, "train_size", path).toInt();
-    }
-    const uint64_t stored = uint64_t(require(dict, "checksum", path).toInt());
-    if (stored != checkpoint_checksum(weights, opt_state, v1 ? nullptr : &st, kind)) {
-      throw CheckpointError(path + ": checksum mismatch: the file is corrupt");
-    }
-    // Sane even where the checksum matches: a v1 file's position was never covered by it.
-    check_position(st, path);
-    if (optimizer && kind != name_of(optimizer_kind)) {
-      throw CheckpointError(path + ": checkpoint was trained with --optimizer " + kind +
-                            ", this run uses " + name_of(optimizer_kind));
-    }
-    out.full = true;
+  auto opt = require(dict, "optimizer", path).toGenericDict();
+  auto opt_state = require(opt, "state", path).toGenericDict();
+  const std::string kind = require(opt, "kind", path).toStringRef();
+  st.epoch = require(dict, "epoch", path).toInt();
+  st.samples_done = require(dict, "samples_done", path).toInt();
+  st.step = require(dict, "step", path).toInt();
+  st.best_accuracy = require(dict, "best_accuracy", path).toDouble();
+  st.world_size = require(dict, "world_size", path).toInt();
+  st.config = require(dict, "config", path).toStringRef();
+  st.model_name = require(dict, "model_name", path).toStringRef();
+  if (!v1) {
+    st.seed = require(dict, "seed", path).toInt();
+    st.train_size = require(dict, "train_size", path).toInt();
   }
+  const uint64_t stored = uint64_t(require(dict, "checksum", path).toInt());
+  if (stored != checkpoint_checksum(weights, opt_state, v1 ? nullptr : &st, kind)) {
+    throw CheckpointError(path + ": checksum mismatch: the file is corrupt");
+  }
+  // Sane even where the checksum matches: a v1 file's position was never covered by it.
+  check_position(st, path);
+  if (run_kind && kind != name_of(*run_kind)) {
+    throw CheckpointError(path + ": checkpoint was trained with --optimizer " + kind +
+                          ", this run uses " + name_of(*run_kind));
+  }
+  return opt_state;
+}
 
-  // Build the optimizer states and check the RNG state first: nothing is modified until the
-  // whole file has been validated.
-  std::vector<std::pair<void*, std::unique_ptr<torch::optim::OptimizerParamState>>> states;
-  torch::Tensor cpu_rng;
-  if (full && optimizer) {
-    const auto& ps = optimizer->param_groups().at(0).params();
-    for (const auto& kv : opt_state) {
-      const int64_t i = kv.key().toInt();
-      if (i < 0 || size_t(i) >= ps.size()) {
-        throw CheckpointError(path + ": optimizer state for an unknown parameter");
-      }
-      auto e = kv.value().toGenericDict();
-      const auto& p = ps[size_t(i)];
-      auto state_tensor = [&](const char* name) {
-        auto t = require(e, name, path).toTensor();
-        check_optimizer_tensor(t, name, i, p, path);
-        return t.to(p.device(), p.scalar_type()).contiguous(p.suggest_memory_format());
-      };
-      if (optimizer_kind == OptimizerKind::Adam) {
-        auto st = std::make_unique<torch::optim::AdamParamState>();
-        const int64_t step = require(e, "step", path).toInt();
-        check_optimizer_step(step, i, path);
-        st->step(step);
-        st->exp_avg(state_tensor("exp_avg"));
-        st->exp_avg_sq(state_tensor("exp_avg_sq"));
-        states.emplace_back(p.unsafeGetTensorImpl(), std::move(st));
-      } else {
-        auto st = std::make_unique<torch::optim::SGDParamState>();
-        st->momentum_buffer(state_tensor("momentum_buffer"));
-        states.emplace_back(p.unsafeGetTensorImpl(), std::move(st));
-      }
+// The optimizer's per-parameter states, built and checked against its parameters (not yet
+// installed).
+OptimizerStates read_optimizer_states(const c10::impl::GenericDict& opt_state,
+                                      const torch::optim::Optimizer& optimizer, OptimizerKind kind,
+                                      const std::string& path) {
+  OptimizerStates states;
+  const auto& ps = optimizer.param_groups().at(0).params();
+  for (const auto& kv : opt_state) {
+    const int64_t i = kv.key().toInt();
+    if (i < 0 || size_t(i) >= ps.size()) {
+      throw CheckpointError(path + ": optimizer state for an unknown parameter");
     }
-    if (dict.contains("rng")) {
-      auto rng = dict.at("rng").toGenericDict();
-      if (rng.contains("torch_cpu")) {
-        cpu_rng = rng.at("torch_cpu").toTensor();
-        auto probe = at::detail::createCPUGenerator();
-        probe.set_state(cpu_rng);  // throws on a malformed state, before anything is changed
-      }
+    auto e = kv.value().toGenericDict();
+    const auto& p = ps[size_t(i)];
+    auto state_tensor = [&](const char* name) {
+      auto t = require(e, name, path).toTensor();
+      check_optimizer_tensor(t, name, i, p, path);
+      return t.to(p.device(), p.scalar_type()).contiguous(p.suggest_memory_format());
+    };
+    if (kind == OptimizerKind::Adam) {
+      auto st = std::make_unique<torch::optim::AdamParamState>();
+      const int64_t step = require(e, "step", path).toInt();
+      check_optimizer_step(step, i, path);
+      st->step(step);
+      st->exp_avg(state_tensor("exp_avg"));
+      st->exp_avg_sq(state_tensor("exp_avg_sq"));
+      states.emplace_back(p.unsafeGetTensorImpl(), std::move(st));
+    } else {
+      auto st = std::make_unique<torch::optim::SGDParamState>();
+      st->momentum_buffer(state_tensor("momentum_buffer"));
+      states.emplace_back(p.unsafeGetTensorImpl(), std::move(st));
     }
   }
+  return states;
+}
 
+// The CPU generator's saved state, if any; a malformed one throws here, before anything changes.
+torch::Tensor read_cpu_rng(const c10::impl::GenericDict& dict) {
+  if (!dict.contains("rng")) return {};
+  auto rng = dict.at("rng").toGenericDict();
+  if (!rng.contains("torch_cpu")) return {};
+  auto state = rng.at("torch_cpu").toTensor();
+  auto probe = at::detail::createCPUGenerator();
+  probe.set_state(state);
+  return state;
+}
+
+// Installs what was validated: weights (onto the device and memory format each tensor lives in),
+// optimizer states, the CPU generator.
+void restore(torch::nn::Module& model, const c10::Dict<std::string, torch::Tensor>& weights,
+             torch::optim::Optimizer* optimizer, OptimizerStates states, const torch::Tensor& cpu_rng) {
   torch::NoGradGuard no_grad;
   auto params = model.named_parameters();
   auto buffers = model.named_buffers();
   for (const auto& kv : weights) {
     torch::Tensor* target = params.find(kv.key());
     if (!target) target = buffers.find(kv.key());
-    target->copy_(kv.value());  // onto the device (and memory format) the tensor lives in
+    target->copy_(kv.value());
   }
   for (auto& [key, st] : states) optimizer->state()[key] = std::move(st);
   if (cpu_rng.defined()) {
     auto gen = at::detail::getDefaultCPUGenerator();  // shares the default generator
     gen.set_state(cpu_rng);
   }
+}
+
+// Everything is read and validated before the model, optimizer or generator is touched.
+LoadedCheckpoint load_checkpoint_unchecked(const std::vector<char>& bytes, const std::string& path,
+                                           torch::nn::Module& model,
+                                           torch::optim::Optimizer* optimizer,
+                                           OptimizerKind optimizer_kind) {
+  auto value = torch_load_bytes(bytes, path);
+  if (!value.isGenericDict()) throw CheckpointError(path + ": not a checkpoint dict");
+  auto dict = value.toGenericDict();
+  const bool bare = !dict.contains("model") && !dict.contains("format");
+  const auto weights = read_weights(dict, bare, path);
+  check_weights(weights, model, path);  // names and shapes (values take the model's dtype)
+
+  LoadedCheckpoint out;
+  if (!bare && dict.contains("preprocess")) {
+    out.state.input = normalization_of(dict.at("preprocess"), path);
+  }
+  OptimizerStates states;
+  torch::Tensor cpu_rng;
+  if (dict.contains("format")) {
+    const auto opt_state = read_training_state(dict, weights, optimizer ? &optimizer_kind : nullptr,
+                                               path, out.state);
+    out.full = true;
+    if (optimizer) {
+      states = read_optimizer_states(opt_state, *optimizer, optimizer_kind, path);
+      cpu_rng = read_cpu_rng(dict);
+    }
+  }
+  restore(model, weights, optimizer, std::move(states), cpu_rng);
   return out;
 }
 
