@@ -21,7 +21,9 @@ TEST(LaunchMapping, RanksAndLocalRanksFromMpi) {
   EXPECT_EQ(w.local_size, size);
   EXPECT_EQ(w.local_rank, rank);
   // Open MPI's own view agrees.
-  if (const char* lr = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) EXPECT_EQ(w.local_rank, std::atoi(lr));
+  if (const char* lr = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) {
+    EXPECT_EQ(w.local_rank, std::atoi(lr));
+  }
 }
 
 TEST(LaunchMapping, EachLocalRankGetsItsOwnGpu) {

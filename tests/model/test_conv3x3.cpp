@@ -64,7 +64,9 @@ TEST(Conv3x3, WinogradMatchesFp64Convolution) {
     const auto yd = torch::conv2d(xd, wd, {}, 1, 1);
     yd.backward(grad_y.to(torch::kDouble));
 
-    if (c.channels_last) EXPECT_TRUE(y.is_contiguous(at::MemoryFormat::ChannelsLast));
+    if (c.channels_last) {
+      EXPECT_TRUE(y.is_contiguous(at::MemoryFormat::ChannelsLast));
+    }
     EXPECT_LT(relative_error(y, yd), c.tolerance);
     EXPECT_LT(relative_error(xw.grad(), xd.grad()), c.tolerance);
     EXPECT_LT(relative_error(ww.grad(), wd.grad()), c.tolerance);
