@@ -222,6 +222,76 @@ double segmented_cost(Communicator& world, Call& call, Segment& segment, int rep
   return median(costs);
 }
 
+struct SegmentTimes {
+  double solo = 0, busy = 0;  // seconds: rank 0 alone, every rank at once
+};
+
+// Sizes the segment to about --segment-us on rank 0 alone (one repeat count for all, so every rank
+// runs the same work), then times it alone and on every rank in alternating blocks, the median of
+// each (the machine's load drifts).
+SegmentTimes calibrate_segment(Communicator& world, Segment& segment, const Options& o) {
+  auto repeats = torch::tensor({o.segment_us / (time_segment_solo(world, segment, 20) * 1e6)},
+                               torch::kFloat64);
+  world.broadcast(repeats);
+  segment.set_repeats(int(repeats.item<double>() + 0.5));
+  const int reps = std::max(5, o.reps / 16);
+  std::vector<double> solos, busys;
+  for (int b = 0; b < 7; ++b) {
+    solos.push_back(time_segment_solo(world, segment, reps));
+    busys.push_back(time_segment_busy(world, segment, reps));
+  }
+  return {median(solos), median(busys)};
+}
+
+// Every op, size and mode; `all_correct` false if any result was wrong on this rank.
+std::vector<Result> measure(Communicator& world, Communicator& comm, Segment& segment,
+                            const Options& o, bool& all_correct) {
+  std::vector<Result> results;
+  for (Op op : {Op::AllReduce, Op::AllGather}) {
+    const char* op_name = op == Op::AllReduce ? "all_reduce" : "all_gather";
+    for (int64_t bytes : o.bytes) {
+      Call call(comm, op, bytes);
+      const int reps = reps_for(o, bytes);
+      for (Path path : {Path::Blocking, Path::Async}) {
+        const double s = time_lockstep(world, comm, call, path, reps);
+        all_correct = all_correct && call.correct();
+        results.push_back({op_name, path == Path::Blocking ? "blocking" : "async", "lockstep",
+                           bytes, s * 1e6});
+      }
+      const double s = segmented_cost(world, call, segment, reps);
+      all_correct = all_correct && call.correct();
+      results.push_back({op_name, "blocking", "segmented", bytes, s * 1e6});
+    }
+  }
+  return results;
+}
+
+// The JSON object on stdout, the table on stderr.
+void report(int world_size, int group_size, const SegmentTimes& seg, const std::vector<Result>& results) {
+  std::string json = "{\"world_size\": " + std::to_string(world_size) +
+                     ", \"group_size\": " + std::to_string(group_size) +
+                     ", \"cores\": " + std::to_string(std::thread::hardware_concurrency()) +
+                     ", \"segment_solo_us\": " + std::to_string(seg.solo * 1e6) +
+                     ", \"segment_busy_us\": " + std::to_string(seg.busy * 1e6) +
+                     ", \"dtype_bytes\": 4, \"results\": [\n";
+  std::fprintf(stderr, "%d ranks, groups of %d; segment %.0f us on one rank, %.0f us on all at once\n"
+               "%-10s %-9s %-9s %9s %12s\n", world_size, group_size, seg.solo * 1e6, seg.busy * 1e6,
+               "op", "path", "mode", "bytes", "us");
+  for (size_t i = 0; i < results.size(); ++i) {
+    const auto& r = results[i];
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "  {\"op\": \"%s\", \"path\": \"%s\", \"mode\": \"%s\", \"bytes\": %lld, \"us\": %.3f}%s\n",
+                  r.op.c_str(), r.path.c_str(), r.mode.c_str(), (long long)r.bytes, r.us,
+                  i + 1 < results.size() ? "," : "");
+    json += line;
+    std::fprintf(stderr, "%-10s %-9s %-9s %9lld %12.2f\n", r.op.c_str(), r.path.c_str(),
+                 r.mode.c_str(), (long long)r.bytes, r.us);
+  }
+  json += "]}\n";
+  std::fputs(json.c_str(), stdout);
+}
+
 int run(const Options& o, const dt::comm::World& world) {
   torch::set_num_threads(1);
   const auto timeout = std::chrono::milliseconds(120000);
@@ -234,62 +304,12 @@ int run(const Options& o, const dt::comm::World& world) {
   Communicator& comm = group_comm ? *group_comm : world_comm;
   torch::manual_seed(1234 + world.rank);
   Segment segment;
-  const int segment_reps = std::max(20, o.reps / 4);
-  // Rank 0's solo time sets one repeat count for all, so every rank runs the same work.
-  auto repeats = torch::tensor({o.segment_us / (time_segment_solo(world_comm, segment, 20) * 1e6)},
-                               torch::kFloat64);
-  world_comm.broadcast(repeats);
-  segment.set_repeats(int(repeats.item<double>() + 0.5));
-  // Alternating blocks, the median of each (the machine's load drifts).
-  std::vector<double> solos, busys;
-  for (int b = 0; b < 7; ++b) {
-    solos.push_back(time_segment_solo(world_comm, segment, segment_reps / 4));
-    busys.push_back(time_segment_busy(world_comm, segment, segment_reps / 4));
-  }
-  const double solo = median(solos), busy = median(busys);
-
-  std::vector<Result> results;
+  const SegmentTimes seg = calibrate_segment(world_comm, segment, o);
   bool all_correct = true;
-  for (Op op : {Op::AllReduce, Op::AllGather}) {
-    const char* op_name = op == Op::AllReduce ? "all_reduce" : "all_gather";
-    for (int64_t bytes : o.bytes) {
-      Call call(comm, op, bytes);
-      const int reps = reps_for(o, bytes);
-      for (Path path : {Path::Blocking, Path::Async}) {
-        const double s = time_lockstep(world_comm, comm, call, path, reps);
-        all_correct = all_correct && call.correct();
-        results.push_back({op_name, path == Path::Blocking ? "blocking" : "async", "lockstep",
-                           bytes, s * 1e6});
-      }
-      const double s = segmented_cost(world_comm, call, segment, reps);
-      all_correct = all_correct && call.correct();
-      results.push_back({op_name, "blocking", "segmented", bytes, s * 1e6});
-    }
-  }
+  const auto results = measure(world_comm, comm, segment, o, all_correct);
   const int wrong = world_comm.first_failing_rank(!all_correct);
   if (world.rank == 0) {
-    std::string json = "{\"world_size\": " + std::to_string(world.size) +
-                       ", \"group_size\": " + std::to_string(comm.world_size()) +
-                       ", \"cores\": " + std::to_string(std::thread::hardware_concurrency()) +
-                       ", \"segment_solo_us\": " + std::to_string(solo * 1e6) +
-                       ", \"segment_busy_us\": " + std::to_string(busy * 1e6) +
-                       ", \"dtype_bytes\": 4, \"results\": [\n";
-    std::fprintf(stderr, "%d ranks, groups of %d; segment %.0f us on one rank, %.0f us on all at once\n"
-                 "%-10s %-9s %-9s %9s %12s\n", world.size, comm.world_size(), solo * 1e6,
-                 busy * 1e6, "op", "path", "mode", "bytes", "us");
-    for (size_t i = 0; i < results.size(); ++i) {
-      const auto& r = results[i];
-      char line[256];
-      std::snprintf(line, sizeof line,
-                    "  {\"op\": \"%s\", \"path\": \"%s\", \"mode\": \"%s\", \"bytes\": %lld, \"us\": %.3f}%s\n",
-                    r.op.c_str(), r.path.c_str(), r.mode.c_str(), (long long)r.bytes, r.us,
-                    i + 1 < results.size() ? "," : "");
-      json += line;
-      std::fprintf(stderr, "%-10s %-9s %-9s %9lld %12.2f\n", r.op.c_str(), r.path.c_str(),
-                   r.mode.c_str(), (long long)r.bytes, r.us);
-    }
-    json += "]}\n";
-    std::fputs(json.c_str(), stdout);
+    report(world.size, comm.world_size(), seg, results);
     if (wrong < world.size) std::fprintf(stderr, "bench_collectives: rank %d got a wrong result\n", wrong);
   }
   return wrong < world.size ? 1 : 0;
