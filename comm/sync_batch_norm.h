@@ -10,7 +10,9 @@
 // for the global batch; grad_weight and grad_bias are this rank's share, summed across ranks by
 // the gradient Reducer like any other parameter gradient.
 // Two collectives per BatchNorm layer per training step. On CUDA, no host synchronisation: the
-// collectives are stream-ordered and the global-count check is a device-side assertion.
+// collectives are stream-ordered and the global-count check is a device-side assertion. On CPU
+// the per-channel arithmetic (combining the ranks' statistics, dx's coefficients) runs in plain
+// loops in double, and dx is one pass: tensor ops on a few hundred numbers cost more than the work.
 #pragma once
 #include "comm/communicator.h"
 #include "model/batch_norm.h"
