@@ -21,12 +21,14 @@ thread) runs the buckets after backward.
 
 Subcommands:
   profile  TRACE...                 the step profile of --trace files (one rank's run, or N
-                                    uncoupled copies of it: the slowest copy's compute)
+                                    uncoupled copies of it: each step at its slowest copy)
   calibrate BENCH.json... -o CAL    fit alpha, beta per (world, group, op, path) from
                                     build/launch/bench_collectives runs
   predict  --profile TRACE... --calibration CAL --world N [--sync-bn off|world|G]
-  project  --model-profile NAME=TRACE ...   efficiency at 8, 32 and 128 GPUs from published NCCL
-                                    figures and the single-H200 step times (see PUBLISHED)
+  project  --model-profile NAME=TRACE ... [--markdown]
+                                    efficiency at 8, 32 and 128 GPUs from published NCCL figures
+                                    (PUBLISHED) and a GPU trace, or a CPU trace stretched to the
+                                    H200 step measured for resnet14/20/9 (H200_STEP_MS)
 
 launch/bench/scaling_check.py runs the calibration, the profiles and the measured runs on this
 machine and compares them (BENCHMARKS.md, "Scaling model").
