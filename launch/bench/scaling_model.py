@@ -35,6 +35,14 @@ machine and compares them (BENCHMARKS.md, "Scaling model").
 """
 import argparse, collections, json, math, statistics, sys
 
+class BadInput(Exception):
+    """An input the model cannot use: main prints it as one line and exits 2."""
+
+
+def bad_input(message):
+    raise BadInput(message)
+
+
 WARMUP_STEPS = 5  # trainer/training_loop.cpp's kWarmupSteps: left out of every figure
 STATS_BYTES = 4   # SyncBatchNorm's statistics are float32 (float64 only for an fp64 model)
 AGREEMENT_BYTES = 16  # the per-step agreement: two int64
@@ -89,7 +97,7 @@ def _rank_profile(events, pid):
             ready[e["name"]].append((e["ts"] - b0) / bd if bd > 0 else 1.0)
     full = [s for s, p in steps.items() if all(k in p for k in ("data", "forward", "backward", "optimizer"))]
     if not full:
-        raise SystemExit(f"scaling_model: rank {pid}'s trace has no complete step after the warm-up")
+        bad_input(f"rank {pid}'s trace has no complete step after the warm-up")
     phases = {k: statistics.mean(steps[s][k][1] for s in full) / 1000
               for k in ("data", "forward", "backward", "optimizer")}
     # On a GPU the phases are the host's view; the queued work is waited for (and timed) every
@@ -111,13 +119,16 @@ def load_profile(paths):
     share it) and the mean backward timeline."""
     facts, per_rank = None, []
     for path in paths:
-        with open(path) as f:
-            trace = json.load(f)
-        fx = trace.get("otherData") or {}
+        try:
+            with open(path) as f:
+                trace = json.load(f)
+        except (OSError, ValueError) as e:
+            bad_input(f"{path}: not a readable trace ({e})")
+        fx = trace.get("otherData") or {} if isinstance(trace, dict) else {}
         if "parameters" not in fx:
-            raise SystemExit(f"scaling_model: {path} has no run facts (a trace from an older dist_train?)")
+            bad_input(f"{path} has no run facts (a trace from an older dist_train?)")
         if facts and (fx["model"], fx["batch_per_rank"]) != (facts["model"], facts["batch_per_rank"]):
-            raise SystemExit(f"scaling_model: {path} is {fx['model']} at batch {fx['batch_per_rank']}, "
+            bad_input(f"{path} is {fx['model']} at batch {fx['batch_per_rank']}, "
                              f"the first trace {facts['model']} at batch {facts['batch_per_rank']}")
         facts = facts or fx
         events = trace["traceEvents"]
@@ -215,7 +226,7 @@ def load_calibration(path, world, group):
         cal = json.load(f)
     key = f"{world}/{group}"
     if key not in cal["fits"]:
-        raise SystemExit(f"scaling_model: {path} has no calibration for {world} ranks in groups of "
+        bad_input(f"{path} has no calibration for {world} ranks in groups of "
                          f"{group} (it has {', '.join(sorted(cal['fits']))}); run bench_collectives there")
     return cal["fits"][key]
 
@@ -358,7 +369,7 @@ def gpu_step(model, profile, batch=None):
         return (profile.compute_ms * scale, f"{profile.facts['device']} trace at batch "
                 f"{profile.facts['batch_per_rank']}", profile.scaled(scale))
     if model not in H200_STEP_MS:
-        raise SystemExit(f"scaling_model: no GPU step time for {model} (a CPU trace needs one of "
+        bad_input(f"no GPU step time for {model} (a CPU trace needs one of "
                          f"{', '.join(H200_STEP_MS)}; or give a GPU trace)")
     step_ms, note = H200_STEP_MS[model]
     step_ms *= (batch or 512) / 512
@@ -492,6 +503,14 @@ def main():
     j.add_argument("--model-profile", action="append", required=True, metavar="MODEL=TRACE")
     j.add_argument("--markdown", action="store_true", help="the tables for BENCHMARKS.md")
     a = ap.parse_args()
+    try:
+        run(a)
+    except BadInput as e:
+        print(f"scaling_model: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run(a):
     if a.cmd == "profile":
         prof = load_profile(a.traces)
         print(json.dumps({"compute_ms": prof.compute_ms, "phases_ms": prof.phases_ms,

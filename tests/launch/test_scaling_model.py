@@ -182,6 +182,23 @@ class Projection(unittest.TestCase):
         self.assertLessEqual(sm.min_batch_for(p, "mine", 128, 8), sm.min_batch_for(p, "mine", 128, 128) or 4097)
 
 
+class BadInputs(unittest.TestCase):
+    def test_are_one_line_and_exit_2(self):
+        script = os.path.join(ROOT, "launch", "bench", "scaling_model.py")
+        with tempfile.TemporaryDirectory() as d:
+            cases = {os.path.join(d, "facts.json"): '{"traceEvents": []}',
+                     os.path.join(d, "broken.json"): '{"otherData": ',
+                     os.path.join(d, "missing.json"): None}
+            for path, text in cases.items():
+                if text is not None:
+                    with open(path, "w") as f:
+                        f.write(text)
+                p = subprocess.run([sys.executable, script, "profile", path], capture_output=True, text=True)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+                self.assertTrue(p.stderr.startswith("scaling_model: " + path), p.stderr)
+
+
 class BenchCollectives(unittest.TestCase):
     def test_runs_verifies_and_reports_every_size(self):
         rc, out, err = run(MPIRUN + [os.environ["DT_TEST_BENCH"], "--reps", "10", "--segment-us", "200"])
