@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <set>
+#include <string_view>
 #include <vector>
 
 namespace dt::trainer {
@@ -15,26 +16,31 @@ struct ArgSpec {
   int bytes = 0;  // Fixed: the argument's size; Counted: the size of its little-endian length
 };
 
-// The argument of every opcode of pickle protocols 0-5 (Lib/pickletools.py); nullopt: unknown.
+// The argument of every opcode of pickle protocols 0-5 (Lib/pickletools.py), as a table: the
+// opcodes that share a layout, then the layout.
+struct OpcodeGroup {
+  std::string_view opcodes;
+  ArgSpec arg;
+};
+constexpr OpcodeGroup kOpcodeGroups[] = {
+    {"(.012NRabd}el]osut)Q" "\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x93\x94\x97\x98", {Arg::None, 0}},
+    {"Kqh" "\x80\x82", {Arg::Fixed, 1}},
+    {"M" "\x83", {Arg::Fixed, 2}},
+    {"Jrj" "\x84", {Arg::Fixed, 4}},
+    {"G" "\x95", {Arg::Fixed, 8}},
+    {"UC" "\x8c\x8a", {Arg::Counted, 1}},
+    {"TBX" "\x8b", {Arg::Counted, 4}},
+    {"\x8d\x8e\x96", {Arg::Counted, 8}},
+    {"ILFSVPgp", {Arg::Line, 0}},
+    {"ci", {Arg::TwoLines, 0}},
+};
+
+// nullopt: not a pickle opcode.
 std::optional<ArgSpec> arg_of(unsigned char op) {
-  switch (op) {
-    case '(': case '.': case '0': case '1': case '2': case 'N': case 'R': case 'a': case 'b':
-    case 'd': case '}': case 'e': case 'l': case ']': case 'o': case 's': case 'u': case 't':
-    case ')': case 'Q': case 0x81: case 0x85: case 0x86: case 0x87: case 0x88: case 0x89:
-    case 0x8f: case 0x90: case 0x91: case 0x92: case 0x93: case 0x94: case 0x97: case 0x98:
-      return ArgSpec{Arg::None, 0};
-    case 'K': case 'q': case 'h': case 0x80: case 0x82: return ArgSpec{Arg::Fixed, 1};
-    case 'M': case 0x83: return ArgSpec{Arg::Fixed, 2};
-    case 'J': case 'r': case 'j': case 0x84: return ArgSpec{Arg::Fixed, 4};
-    case 'G': case 0x95: return ArgSpec{Arg::Fixed, 8};
-    case 'U': case 'C': case 0x8c: case 0x8a: return ArgSpec{Arg::Counted, 1};
-    case 'T': case 'B': case 'X': case 0x8b: return ArgSpec{Arg::Counted, 4};
-    case 0x8d: case 0x8e: case 0x96: return ArgSpec{Arg::Counted, 8};
-    case 'I': case 'L': case 'F': case 'S': case 'V': case 'P': case 'g': case 'p':
-      return ArgSpec{Arg::Line, 0};
-    case 'c': case 'i': return ArgSpec{Arg::TwoLines, 0};
-    default: return std::nullopt;
+  for (const auto& group : kOpcodeGroups) {
+    if (group.opcodes.find(char(op)) != std::string_view::npos) return group.arg;
   }
+  return std::nullopt;
 }
 
 // The jit Unpickler's NEWOBJ pops the top of the stack and does nothing else: its POP.
