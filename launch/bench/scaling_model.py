@@ -213,12 +213,11 @@ class Transport:
     the agreement) and the gradient buckets' asynchronous all-reduce."""
 
     def __init__(self, blocking_all_reduce, blocking_all_gather, bucket_all_reduce,
-                 progresses_alone, name=""):
+                 progresses_alone):
         self.blocking_all_reduce = blocking_all_reduce  # bytes per rank -> us
         self.blocking_all_gather = blocking_all_gather  # bytes per rank -> us
         self.bucket_all_reduce = bucket_all_reduce
         self.progresses_alone = progresses_alone        # overlaps backward without MPI calls
-        self.name = name
 
 
 def load_calibration(path, world, group):
@@ -249,8 +248,7 @@ def cpu_transport(calibration, world, sync_group):
         "sync_bn": Transport(blocking(group, "all_reduce").us, blocking(group, "all_gather").us,
                              None, False),
         "world": Transport(blocking(whole, "all_reduce").us, blocking(whole, "all_gather").us,
-                           ab(whole, "all_reduce/async").us, progresses_alone=False,
-                           name=f"Open MPI on CPU, {world} ranks"),
+                           ab(whole, "all_reduce/async").us, progresses_alone=False),
     }
 
 
@@ -330,7 +328,7 @@ PUBLISHED = {
 }
 
 
-def gpu_transport(n, group=None):
+def gpu_transport(n):
     """NCCL among n GPUs (n <= 8: one NVLink node), from PUBLISHED. The buckets' all-reduce runs on
     NCCL's own stream: it overlaps backward."""
     node = PUBLISHED["node_gpus"]
@@ -348,7 +346,7 @@ def gpu_transport(n, group=None):
                    (nodes - 1) * PUBLISHED["network_hop_us"])
         return latency + nbytes_per_rank * n * (n - 1) / n / (busbw * 1e3)
 
-    return Transport(all_reduce, all_gather, all_reduce, progresses_alone=True, name=f"NCCL, {n} GPUs")
+    return Transport(all_reduce, all_gather, all_reduce, progresses_alone=True)
 
 
 # The single-H200 step times measured (BENCHMARKS.md, "One NVIDIA H200", 2026-11-30): batch 512,
