@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 #include "test_paths.h"
-#include "trainer/config.h"
+#include "trainer/config/config.h"
 
 namespace dt::test_util {
 

@@ -10,8 +10,8 @@
 #include <vector>
 #include "data/cifar10.h"
 #include "model/network.h"
-#include "trainer/config_fields.h"
-#include "trainer/errors.h"
+#include "trainer/config/config_fields.h"
+#include "trainer/config/errors.h"
 
 namespace dt::launch {
 namespace {
@@ -46,7 +46,7 @@ T convert(const std::string& flag, const std::string& value) {
   }
 }
 
-// Turns the rows of trainer/config_fields.h into cxxopts flags and reads them back into a Config;
+// Turns the rows of trainer/config/config_fields.h into cxxopts flags and reads them back into a Config;
 // each default is Config{}'s own.
 class FlagTable {
  public:

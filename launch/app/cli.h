@@ -3,7 +3,7 @@
 // becomes one ConfigError line (exit code 2).
 #pragma once
 #include <string>
-#include "trainer/config.h"
+#include "trainer/config/config.h"
 
 namespace dt::launch {
 

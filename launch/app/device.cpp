@@ -1,6 +1,6 @@
 #include "launch/app/device.h"
 
-#include "trainer/errors.h"
+#include "trainer/config/errors.h"
 
 namespace dt::launch {
 

@@ -6,7 +6,7 @@
 #include <torch/torch.h>
 #include <string>
 #include "comm/world.h"
-#include "trainer/config.h"
+#include "trainer/config/config.h"
 
 namespace dt::launch {
 

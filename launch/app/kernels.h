@@ -3,7 +3,7 @@
 // (the CPU's 3x3 convolution algorithm, model/conv3x3.h). Sets every
 // switch either way, so a later call undoes an earlier one. Called before the first CUDA work.
 #pragma once
-#include "trainer/config.h"
+#include "trainer/config/config.h"
 
 namespace dt::launch {
 

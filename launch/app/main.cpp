@@ -28,9 +28,9 @@
 #include "launch/app/nccl_env.h"
 #include "launch/app/sync_bn_group.h"
 #include "launch/app/signals.h"
-#include "trainer/errors.h"
-#include "trainer/replica_check.h"
-#include "trainer/trainer.h"
+#include "trainer/config/errors.h"
+#include "trainer/loop/replica_check.h"
+#include "trainer/loop/trainer.h"
 
 namespace {
 

@@ -4,7 +4,7 @@
 #if DT_HAVE_CUDA
 #include <cuda_runtime_api.h>
 #endif
-#include "trainer/errors.h"
+#include "trainer/config/errors.h"
 
 namespace dt::launch {
 namespace {

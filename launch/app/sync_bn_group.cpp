@@ -1,6 +1,6 @@
 #include "launch/app/sync_bn_group.h"
 
-#include "trainer/errors.h"
+#include "trainer/config/errors.h"
 
 namespace dt::launch {
 

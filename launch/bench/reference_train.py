@@ -6,7 +6,7 @@ Everything is dist_train's own definition, re-derived here in plain PyTorch: the
 Python twin in tests/python/reference_models.py (He et al.'s initialisation for the option-A
 ResNets, as model/resnet.cpp), the augmentation is `--augment standard` (zero-pad 4, random 32x32
 crop, flip, normalise with data/augment_kernel.h's mean and std), the learning rate follows
-trainer/lr_schedule.cpp per step (linear warm-up, then cosine or constant), SGD with momentum and
+trainer/optim/lr_schedule.cpp per step (linear warm-up, then cosine or constant), SGD with momentum and
 weight decay on every parameter, the last partial batch of an epoch dropped. Evaluation is fp32
 (dist_train's with --precision bf16 is bf16; BENCHMARKS.md measured the two 0.02 points apart).
 --batch is the global batch: it matches a dist_train run of one rank, or of several with
@@ -56,7 +56,7 @@ def normalise(images_u8):
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def lr_at(a, epoch, step_length):  # trainer/lr_schedule.cpp, the kinds this script supports
+def lr_at(a, epoch, step_length):  # trainer/optim/lr_schedule.cpp, the kinds this script supports
     if a.warmup_epochs > 0 and epoch < a.warmup_epochs:  # warm-up: the step's end, never 0
         return a.lr * min(epoch + step_length, a.warmup_epochs) / a.warmup_epochs
     if a.schedule == "cosine":

@@ -43,7 +43,7 @@ def bad_input(message):
     raise BadInput(message)
 
 
-WARMUP_STEPS = 5  # trainer/training_loop.cpp's kWarmupSteps: left out of every figure
+WARMUP_STEPS = 5  # trainer/loop/training_loop.cpp's kWarmupSteps: left out of every figure
 STATS_BYTES = 4   # SyncBatchNorm's statistics are float32 (float64 only for an fp64 model)
 AGREEMENT_BYTES = 16  # the per-step agreement: two int64
 

@@ -2,12 +2,14 @@
 # An emulated cluster on this one machine, for trying (and testing) the cluster recipes:
 #   launch/recipes/cluster_sim.sh up|down|status|exec HOST CMD...
 #
-# `up` makes DT_SIM_HOSTS (default 2) hosts dtsim-h1, dtsim-h2, ...: each is a network namespace
+# `up` makes DT_SIM_HOSTS (default 2) hosts $prefix-h1, $prefix-h2, ... (DT_SIM_PREFIX, default
+# dtsim, as in dtsim-h1; launch/recipes/cluster_sim_names.sh): each is a network namespace
 # with its own hostname (a UTS namespace) and its own mount table (a mount namespace, a copy of
 # this machine's, so a test can mount something on one host only), kept alive by one small
-# holder process per host, wired to a switch namespace (dtsim-sw, a bridge) through a veth pair
+# holder process per host, wired to a switch namespace ($prefix-sw, a bridge) through a veth pair
 # whose host end is named dtsim0. Addresses come from 10.213.7.0/24 and exist only inside these
-# namespaces: nothing is added to this machine's own network. The file system is shared, as a
+# namespaces: nothing is added to this machine's own network, and two clusters of different
+# prefixes (two test runs at once) share nothing but the machine. The file system is shared, as a
 # shared file system would be. Each host also has a decoy interface (dtdecoy0, 10.213.8.0/24, a
 # veth looping back into the same host) that leads nowhere, so that picking the interface
 # (MPI_IFNAME) matters as it does on a real cluster.
@@ -15,15 +17,15 @@
 # `exec HOST CMD...` runs CMD on HOST (its network, hostname and mounts) keeping this
 # environment: a shell on a host, for a test or a user. launch/recipes/cluster_sim_agent.sh, Open MPI's
 # remote-start agent for these hosts in place of ssh, goes through it.
-# `down` removes every namespace, link, holder process and daemon pid recorded here, also after a
-# failed or killed `up` or test; it is safe to run at any time. `up` is idempotent.
+# `down` removes every namespace of this prefix, its links, holder processes and the daemon pids
+# recorded here, also after a failed or killed `up` or test, and nothing of another prefix's; it
+# is safe to run at any time. `up` is idempotent.
 #
 # Needs root and iproute2's `ip netns`; where they are missing, `up` and `status` print one line
 # and exit 77 (tests map it to "skipped").
-# State: $DT_SIM_STATE (default /run/dist_train_cluster_sim): hosts, holder pids, daemon pids.
+# State: $DT_SIM_STATE (default /run/dist_train_cluster_sim/$prefix): hosts, holder pids, daemon pids.
 set -euo pipefail
-state=${DT_SIM_STATE:-/run/dist_train_cluster_sim}
-prefix=dtsim
+source "$(dirname "${BASH_SOURCE[0]}")/cluster_sim_names.sh"
 subnet=10.213.7
 usage="usage: launch/recipes/cluster_sim.sh up|down|status|exec HOST CMD..."
 

@@ -4,20 +4,22 @@
 #   launch/recipes/slurm_sim.sh up|down|env
 #
 # `up` brings the hosts up (cluster_sim.sh up), then starts munged (one, on the shared file
-# system, as every node would run its own with the same key), slurmctld on dtsim-h1 and one slurmd
+# system, as every node would run its own with the same key), slurmctld on $prefix-h1 and one slurmd
 # per host, each in its host's namespaces, so Slurm sees DT_SIM_HOSTS nodes with their own names
 # and addresses, and its own /tmp (the rest of the file system is shared). Its configuration and
 # state live under $DT_SIM_STATE/slurm, never in /etc/slurm.
 # `env` prints the `export SLURM_CONF=...` a shell needs to use it; run sbatch/srun/squeue on a
-# host: launch/recipes/cluster_sim.sh exec dtsim-h1 sbatch ...
+# host: launch/recipes/cluster_sim.sh exec dtsim-h1 sbatch ... (DT_SIM_PREFIX and DT_SIM_STATE as
+# for cluster_sim.sh: one Slurm cluster per emulated cluster).
 # `down` stops the daemons and removes the hosts (cluster_sim.sh down).
 # Slurm 22.05 (Debian 12): proctrack/linuxproc and task/none, as no cgroup is ours to use here;
 # select/cons_tres; MpiDefault=none (the batch script asks for pmix itself).
 # Exit 77 with one line where it cannot run (no namespaces, or no slurmctld/slurmd/munged).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-state=${DT_SIM_STATE:-/run/dist_train_cluster_sim}
-export DT_SIM_STATE=$state
+source "$here/cluster_sim_names.sh"
+export DT_SIM_STATE=$state DT_SIM_PREFIX=$prefix
+h1=$prefix-h1
 conf_dir=$state/slurm
 sim=$here/cluster_sim.sh
 
@@ -36,8 +38,8 @@ write_conf() {
   mkdir -p "$conf_dir/ctld" "$conf_dir/munge"
   {
     echo "# Written by launch/recipes/slurm_sim.sh: a cluster of emulated hosts on one machine."
-    echo "ClusterName=dtsim"
-    echo "SlurmctldHost=dtsim-h1(10.213.7.1)"
+    echo "ClusterName=$prefix"
+    echo "SlurmctldHost=$h1(10.213.7.1)"
     echo "SlurmUser=root"
     echo "SlurmdUser=root"
     echo "AuthType=auth/munge"
@@ -67,7 +69,7 @@ write_conf() {
     echo "InactiveLimit=0"
     for ((i = 1; i <= n; i++)); do
       # Every emulated host has all of this machine's CPUs: they share them.
-      echo "NodeName=dtsim-h$i NodeAddr=10.213.7.$i CPUs=$cpus State=UNKNOWN"
+      echo "NodeName=$prefix-h$i NodeAddr=10.213.7.$i CPUs=$cpus State=UNKNOWN"
     done
     echo "PartitionName=sim Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4"
   } >"$conf_dir/slurm.conf"
@@ -96,16 +98,16 @@ up() {
       --log-file "$conf_dir/munge/munged.log" --seed-file "$conf_dir/munge/munged.seed"
     record munged "$(cat "$conf_dir/munge/munged.pid")"
   fi
-  if ! "$sim" exec dtsim-h1 scontrol ping 2>/dev/null | grep -q UP; then
+  if ! "$sim" exec "$h1" scontrol ping 2>/dev/null | grep -q UP; then
     # -i: ignore state from an earlier cluster of the same name.
-    "$sim" exec dtsim-h1 slurmctld -i -f "$SLURM_CONF"
+    "$sim" exec "$h1" slurmctld -i -f "$SLURM_CONF"
     wait_for 20 slurmctld test -s "$conf_dir/slurmctld.pid"
     record slurmctld "$(cat "$conf_dir/slurmctld.pid")"
-    wait_for 20 "slurmctld on dtsim-h1" sh -c "'$sim' exec dtsim-h1 scontrol ping | grep -q UP"
+    wait_for 20 "slurmctld on $h1" sh -c "'$sim' exec $h1 scontrol ping | grep -q UP"
   fi
   local i host
   for ((i = 1; i <= n; i++)); do
-    host=dtsim-h$i
+    host=$prefix-h$i
     if ! { [ -s "$conf_dir/slurmd-$host.pid" ] && kill -0 "$(cat "$conf_dir/slurmd-$host.pid")" 2>/dev/null; }; then
       # Its own /tmp, as a real node has: Slurm's PMIx plugin makes the same directory names
       # under /tmp on every node of a job, which one shared /tmp refuses ("File exists").
@@ -117,13 +119,13 @@ up() {
     fi
   done
   wait_for 40 "the $n nodes (idle)" sh -c \
-    "[ \$('$sim' exec dtsim-h1 sinfo -h -N -t idle -o %N | sort -u | wc -l) -eq $n ]"
+    "[ \$('$sim' exec '$h1' sinfo -h -N -t idle -o %N | sort -u | wc -l) -eq $n ]"
   echo "slurm_sim: up, $n node(s); SLURM_CONF=$SLURM_CONF"
 }
 
 case "${1:-}" in
   up) up ;;
   down) "$sim" down ;;   # the daemons recorded their pids with cluster_sim, which ends them
-  env) echo "export SLURM_CONF=$conf_dir/slurm.conf DT_SIM_STATE=$state" ;;
+  env) echo "export SLURM_CONF=$conf_dir/slurm.conf DT_SIM_STATE=$state DT_SIM_PREFIX=$prefix" ;;
   *) echo "slurm_sim: usage: launch/recipes/slurm_sim.sh up|down|env" >&2; exit 2 ;;
 esac

@@ -32,7 +32,7 @@ PY
   { echo "fuzz: the seed checkpoint's run failed:" >&2; cat "$work/seed_run.log" >&2; exit 1; }
 cp "$work/run/last.pt" "$work/ckpt/seed.pt"
 # And what PyTorch users save, torch.save(model.state_dict()): an OrderedDict with _metadata,
-# whose pickle the loader rewrites (trainer/pickle_rewrite.h).
+# whose pickle the loader rewrites (trainer/checkpoint/pickle_rewrite.h).
 "$here/.venv/bin/python" "$here/tests/python/reference_models.py" save resnet14 \
   "$work/ckpt/state_dict.pt" 1 bare >/dev/null
 # libFuzzer truncates inputs to -max_len: below the seeds' size no mutant would ever get past

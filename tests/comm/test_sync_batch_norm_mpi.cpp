@@ -9,7 +9,7 @@
 #include "model/resnet.h"
 #include "tests/comm/mpi_test_env.h"
 #include "tests/test_util.h"
-#include "trainer/trainer.h"
+#include "trainer/loop/trainer.h"
 
 using namespace dt;
 

@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <vector>
 #include "model/resnet.h"
-#include "trainer/checkpoint.h"
-#include "trainer/errors.h"
+#include "trainer/checkpoint/checkpoint.h"
+#include "trainer/checkpoint/errors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static auto* model = new dt::model::ResNet(dt::model::make_resnet("resnet14"));

@@ -20,11 +20,11 @@
 #include "tests/comm/mpi_test_env.h"
 #include "launch/app/kernels.h"
 #include "tests/test_util.h"
-#include "tests/trainer/fused_optimizer_check.h"
-#include "trainer/checkpoint.h"
-#include "trainer/mixed_precision.h"
-#include "trainer/optimizer.h"
-#include "trainer/trainer.h"
+#include "tests/trainer/optim/fused_optimizer_check.h"
+#include "trainer/checkpoint/checkpoint.h"
+#include "trainer/loop/mixed_precision.h"
+#include "trainer/optim/optimizer.h"
+#include "trainer/loop/trainer.h"
 
 using namespace dt;
 

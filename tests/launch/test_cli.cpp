@@ -6,9 +6,9 @@
 #include <set>
 #include <sstream>
 #include "launch/app/cli.h"
-#include "trainer/config_fields.h"
+#include "trainer/config/config_fields.h"
 #include "tests/test_util.h"
-#include "trainer/errors.h"
+#include "trainer/config/errors.h"
 
 using namespace dt;
 
@@ -100,7 +100,7 @@ class RowProbe {
   }
 };
 
-// The one table (trainer/config_fields.h) feeds both the flags and the resolved configuration
+// The one table (trainer/config/config_fields.h) feeds both the flags and the resolved configuration
 // that ranks compare and checkpoints store: every flag's field shows in it, under its own key and
 // no other, and every flag is in --help.
 TEST(Cli, EveryFlagIsInTheResolvedConfigurationAndTheHelp) {
@@ -145,7 +145,7 @@ TEST(Cli, DefaultsAreTheSeedRecipe) {
 
 // The seed recipe feeds its network pixel / 255 (the seed's ToTensor()); the others the CIFAR-10
 // mean and std. A training run prints the normalisation it resolved, not auto; --eval-only keeps
-// auto until the checkpoint says (trainer/input_contract.h).
+// auto until the checkpoint says (trainer/checkpoint/input_contract.h).
 TEST(Cli, NormalizeFollowsTheRecipeUnlessGiven) {
   using data::Normalization;
   const std::vector<std::pair<std::vector<std::string>, Normalization>> cases = {

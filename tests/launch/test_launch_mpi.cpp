@@ -5,7 +5,7 @@
 #include "launch/app/nccl_env.h"
 #include "launch/app/sync_bn_group.h"
 #include "tests/comm/mpi_test_env.h"
-#include "trainer/errors.h"
+#include "trainer/config/errors.h"
 
 using namespace dt;
 

@@ -12,7 +12,7 @@
 #include <random>
 #include "model/resnet.h"
 #include "tests/test_util.h"
-#include "trainer/checkpoint.h"
+#include "trainer/checkpoint/checkpoint.h"
 
 using namespace dt;
 using test_util::TempDir;
@@ -664,17 +664,49 @@ TEST(Runs, ATorchSaveStateDictIsScoredAsPythonScoresIt) {
   expect_python_agrees(binary() + " --data " + test_util::cifar_dir() + " --threads 1 --device cpu "
                        "--eval-only --normalize none --resume " + file + dirs(d, "e"),
                        file, "--normalize none", 0.001);
-  // Without the flag: CIFAR-10 mean and std as before, and the log says why (on the synthetic
-  // test set: only the log line is checked).
-  auto assumed = test_util::run_command(binary() + " --synthetic 200 --threads 1 --device cpu "
-                                        "--eval-only --resume " + file + dirs(d, "e"));
-  ASSERT_EQ(assumed.exit_code, 0) << assumed.output;
-  EXPECT_NE(assumed.output.find("has no 'preprocess' entry: evaluating with --normalize cifar"),
-            std::string::npos) << assumed.output;
+  // Without the flag, the file is fed as a fresh run with the same flags would be, and the log
+  // says so (on the synthetic test set: only the log line is checked): the seed recipe's
+  // ToTensor(), or --augment standard's CIFAR-10 mean and std.
+  for (const std::string augment : {"seed", "standard"}) {
+    auto assumed = test_util::run_command(binary() + " --synthetic 200 --threads 1 --device cpu "
+                                          "--eval-only --augment " + augment + " --resume " + file + dirs(d, "e"));
+    ASSERT_EQ(assumed.exit_code, 0) << assumed.output;
+    EXPECT_NE(assumed.output.find("has no 'preprocess' entry: evaluating with --normalize " +
+                                  std::string(augment == "seed" ? "none" : "cifar") +
+                                  " (a plain PyTorch state dict carries no recipe"),
+              std::string::npos) << assumed.output;
+  }
   auto resumed = test_util::run_command(binary() + " --synthetic 200 --batch-size 20 --threads 1 "
                                         "--device cpu --max-steps 2 --resume " + file + dirs(d, "r"));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("initialised from the weights in " + file), std::string::npos) << resumed.output;
+}
+
+// The seed script's own file (../shared/bench/peer_seed.py --save: torch.save(model.state_dict())
+// after its own training loop), scored by a plain `dist_train --eval-only --resume FILE`: no
+// --normalize, so the file is fed as the seed recipe feeds it, and the accuracy is the one the
+// seed script printed for it, to 0.05 points.
+TEST(Runs, TheSeedScriptsOwnStateDictScoresAsTheSeedScriptSays) {
+  DT_REQUIRE_PYTHON();
+  DT_REQUIRE_CIFAR();
+  const char* env = std::getenv("DT_PEER_SEED");
+  const std::string peer = env ? env : test_util::source_dir() + "/../shared/bench/peer_seed.py";
+  if (!std::filesystem::exists(peer)) GTEST_SKIP() << peer << " not found: the seed script is not beside this clone";
+  TempDir d;
+  const std::string file = d / "seed.pt";
+  auto seed = test_util::run_command("OMP_NUM_THREADS=1 " + test_util::python() + " " + peer + " --data " +
+                                     test_util::cifar_dir() + " --steps 150 --eval --save " + file + " --seed " +
+                                     std::to_string(std::random_device{}() % 1000) + " 2>/dev/null");
+  ASSERT_EQ(seed.exit_code, 0) << seed.output;
+  const double python_accuracy = json_number(seed.output, "test_accuracy");
+  ASSERT_GT(python_accuracy, 0.15) << "trained past chance: " << seed.output;
+  auto ours = test_util::run_command(binary() + " --data " + test_util::cifar_dir() +
+                                     " --threads 1 --device cpu --eval-only --resume " + file + dirs(d, "e"));
+  ASSERT_EQ(ours.exit_code, 0) << ours.output;
+  EXPECT_NE(ours.output.find(file + " has no 'preprocess' entry: evaluating with --normalize none (a plain "
+                             "PyTorch state dict"), std::string::npos) << ours.output;
+  EXPECT_NEAR(json_number(ours.output, "test_accuracy"), python_accuracy, 0.0005)
+      << ours.output << "\n" << seed.output;
 }
 
 // A checkpoint whose contract an explicit --normalize contradicts is refused in one line (exit

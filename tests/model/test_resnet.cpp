@@ -5,7 +5,7 @@
 #include "model/network.h"
 #include "model/resnet.h"
 #include "tests/test_util.h"
-#include "trainer/checkpoint.h"
+#include "trainer/checkpoint/checkpoint.h"
 
 using namespace dt;
 

@@ -11,11 +11,11 @@ MPI_IFNAME=dtsim0 run_cluster_2x2 --device cpu --synthetic 4000 --batch-size 8 -
 job=$!
 trap 'kill -9 $job 2>/dev/null || true' EXIT
 
-# Rank 3's process: a dist_train in dtsim-h2's network namespace whose rank is 3.
+# Rank 3's process: a dist_train in $h2's network namespace whose rank is 3.
 rank3() {
   local pid
   for pid in $(pgrep -x dist_train); do
-    [ "$(readlink "/proc/$pid/ns/net")" = "$(on dtsim-h2 readlink /proc/self/ns/net)" ] || continue
+    [ "$(readlink "/proc/$pid/ns/net")" = "$(on $h2 readlink /proc/self/ns/net)" ] || continue
     tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=3 && echo "$pid"
   done
 }
@@ -27,9 +27,9 @@ for _ in $(seq 300); do
 done
 grep -q "step 3/" "$log" || { cat "$log"; fail "no step 3 within 60 s"; }
 pid=$(rank3)
-[ -n "$pid" ] || { cat "$log"; fail "no rank 3 process found on dtsim-h2"; }
+[ -n "$pid" ] || { cat "$log"; fail "no rank 3 process found on $h2"; }
 
-check "kill -9 of rank 3 (pid $pid, on dtsim-h2)"
+check "kill -9 of rank 3 (pid $pid, on $h2)"
 kill -9 "$pid"
 start=$SECONDS
 rc=0
@@ -40,7 +40,7 @@ echo "the job ended $((SECONDS - start)) s after the kill, exit code $rc"
 ((rc != 0)) || { cat "$log"; fail "the job exited 0 after losing a rank"; }
 sleep 1
 left=$(pgrep -x dist_train | while read -r p; do
-  for h in dtsim-h1 dtsim-h2; do
+  for h in $h1 $h2; do
     [ "$(readlink "/proc/$p/ns/net")" = "$(on $h readlink /proc/self/ns/net)" ] && echo "$p@$h"
   done
 done || true)

@@ -13,7 +13,7 @@ check "2 hosts x 2 ranks through run_cluster.sh"
 MPI_IFNAME=dtsim0 run_cluster_2x2 "${args[@]}" --checkpoint-dir "$work/cluster" \
   --log-dir "$work/cluster" >"$work/cluster.log" 2>&1 || { cat "$work/cluster.log"; fail "the cluster run failed"; }
 for r in 0 1 2 3; do
-  line="[rank $r] on host dtsim-h$((r / 2 + 1)): local rank $((r % 2)) of 2"
+  line="[rank $r] on host $sim_prefix-h$((r / 2 + 1)): local rank $((r % 2)) of 2"
   grep -qF "$line" "$work/cluster.log" || { cat "$work/cluster.log"; fail "no '$line' in the log"; }
 done
 

@@ -10,6 +10,10 @@ bin=${DT_TEST_BINARY:-$repo/build/launch/dist_train}
 python=${DT_TEST_PYTHON:-$repo/.venv/bin/python}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 name=$(basename "$0" .sh)
+# The emulated hosts' names (launch/recipes/cluster_sim_names.sh): CTest gives each build folder
+# its own DT_SIM_PREFIX, so that two test runs on one machine use two clusters.
+sim_prefix=${DT_SIM_PREFIX:-dtsim}
+h1=$sim_prefix-h1 h2=$sim_prefix-h2
 
 skip() { echo "SKIPPED: $name: $*"; exit 77; }
 fail() { echo "FAILED: $name: $*" >&2; exit 1; }
@@ -36,14 +40,14 @@ need_python() { [ -x "$python" ] || skip "no Python with torch at $python (launc
 on() { local host=$1; shift; "$sim" exec "$host" "$@"; }
 
 hostfile() {  # hostfile SLOTS: both emulated hosts, written into $work/hostfile
-  printf 'dtsim-h1 slots=%s\ndtsim-h2 slots=%s\n' "$1" "$1" >"$work/hostfile"
+  printf '%s slots=%s\n%s slots=%s\n' "$h1" "$1" "$h2" "$1" >"$work/hostfile"
   echo "$work/hostfile"
 }
 
-# run_cluster.sh from dtsim-h1 over both hosts, 2 ranks each; the agent is the only difference
+# run_cluster.sh from $h1 over both hosts, 2 ranks each; the agent is the only difference
 # from a real cluster. Extra environment comes in through `env NAME=VALUE` before the call.
 run_cluster_2x2() {
-  on dtsim-h1 env GPUS_PER_NODE=2 OMPI_MCA_plm_rsh_agent="$agent" \
+  on $h1 env GPUS_PER_NODE=2 OMPI_MCA_plm_rsh_agent="$agent" \
     "$repo/launch/recipes/run_cluster.sh" "$(hostfile 2)" "$@"
 }
 
@@ -53,29 +57,29 @@ rx_bytes() { on "$1" cat /proc/net/dev | awk -v i="$2:" '$1 == i { print $2 }'; 
 # Skips (77) unless slurm_sim.sh's cluster is up (the slurm_sim_up fixture).
 need_slurm() {
   need_cluster
-  export SLURM_CONF=${DT_SIM_STATE:-/run/dist_train_cluster_sim}/slurm/slurm.conf
-  [ -f "$SLURM_CONF" ] && on dtsim-h1 scontrol ping 2>/dev/null | grep -q UP ||
+  export SLURM_CONF=${DT_SIM_STATE:-/run/dist_train_cluster_sim/$sim_prefix}/slurm/slurm.conf
+  [ -f "$SLURM_CONF" ] && on $h1 scontrol ping 2>/dev/null | grep -q UP ||
     skip "no emulated Slurm cluster (the slurm_sim_up fixture starts it; it needs slurmctld, slurmd, munge)"
   # Both hosts have a decoy network: Open MPI's traffic goes over dtsim0, as MPI_IFNAME does
   # for run_cluster.sh; the tasks get it through sbatch's --export=ALL.
   export OMPI_MCA_btl_tcp_if_include=dtsim0 OMPI_MCA_oob_tcp_if_include=dtsim0
 }
 
-# sbatch of the recipe from dtsim-h1, submitted from $work (so %x-%j.out lands there) with the
+# sbatch of the recipe from $h1, submitted from $work (so %x-%j.out lands there) with the
 # repository and binary named; prints the job id. Extra sbatch options first, then --, then
 # dist_train's arguments.
 submit() {
   local opts=()
   while (($#)) && [ "$1" != -- ]; do opts+=("$1"); shift; done
   shift
-  (cd "$work" && on dtsim-h1 env DIST_TRAIN_DIR="$repo" DIST_TRAIN="$bin" \
+  (cd "$work" && on $h1 env DIST_TRAIN_DIR="$repo" DIST_TRAIN="$bin" \
      sbatch --parsable --nodes=2 --ntasks-per-node=1 --gpus-per-node=0 --cpus-per-task=1 \
      --time=10 "${opts[@]}" "$repo/launch/recipes/slurm/dist_train.sbatch" "$@")
 }
 
 # JobState and ExitCode of a job, e.g. "COMPLETED 0:0" (slurmctld keeps ended jobs MinJobAge s).
 job_state() {
-  on dtsim-h1 scontrol show job "$1" | tr ' ' '\n' | awk -F= '$1 == "JobState" { s = $2 } $1 == "ExitCode" { e = $2 } END { print s, e }'
+  on $h1 scontrol show job "$1" | tr ' ' '\n' | awk -F= '$1 == "JobState" { s = $2 } $1 == "ExitCode" { e = $2 } END { print s, e }'
 }
 
 # Waits up to SECONDS for job ID to end; prints its final state.

@@ -19,7 +19,7 @@ id=$(submit -- "${args[@]}" --checkpoint-dir "$work/part" --log-dir "$work/part"
 out=$work/dist_train-$id.out
 for _ in $(seq 600); do grep -q "step 5/" "$out" 2>/dev/null && break; sleep 0.2; done
 grep -q "step 5/" "$out" || { cat "$out"; fail "job $id did not reach step 5"; }
-on dtsim-h1 scancel --signal=USR1 "$id"
+on $h1 scancel --signal=USR1 "$id"
 state=$(wait_job "$id" 60) || fail "job $id did not end after USR1: $state"
 cat "$out"
 [ "$state" = "COMPLETED 0:0" ] || fail "job $id ended $state after USR1, expected COMPLETED 0:0"

@@ -18,7 +18,7 @@ cat "$out"
 grep -q "^dist_train.sbatch: srun --mpi=pmix$" "$out" || fail "the script did not use srun --mpi=pmix"
 grep -q "2 rank(s)" "$out" || fail "not 2 ranks"
 for h in 1 2; do
-  grep -qF "on host dtsim-h$h: local rank 0 of 1" "$out" || fail "no rank on dtsim-h$h"
+  grep -qF "on host $sim_prefix-h$h: local rank 0 of 1" "$out" || fail "no rank on $sim_prefix-h$h"
 done
 [ -s "$work/ckpt/last.pt" ] || fail "no checkpoint at $work/ckpt/last.pt"
 
@@ -34,7 +34,7 @@ out=$work/dist_train-$id.out
 [ "$state" = "COMPLETED 0:0" ] || { cat "$out"; fail "job $id ended $state"; }
 grep -q "starting the ranks with mpirun in the allocation" "$out" || { cat "$out"; fail "it did not use mpirun"; }
 for h in 1 2; do
-  grep -qF "on host dtsim-h$h: local rank 0 of 1" "$out" || { cat "$out"; fail "no rank on dtsim-h$h"; }
+  grep -qF "on host $sim_prefix-h$h: local rank 0 of 1" "$out" || { cat "$out"; fail "no rank on $sim_prefix-h$h"; }
 done
 [ -s "$work/ckpt2/last.pt" ] || fail "no checkpoint at $work/ckpt2/last.pt"
 echo "PASSED: $name"
