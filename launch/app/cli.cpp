@@ -175,6 +175,10 @@ CliResult parse_cli(int argc, const char* const* argv) {
       {"keep", c.checkpoint_every > 0, "--checkpoint-every N"},
       {"eval-tta", c.eval_only || c.eval_every > 0, "--eval-every > 0 or --eval-only"},
   };
+  if (c.global_batch_size > 0 && r.count("batch-size") > 0) {
+    throw ConfigError("--batch-size and --global-batch-size exclude each other: give the batch per "
+                      "rank or the global batch (which each rank divides by the world size), not both");
+  }
   for (const auto& [flag, used, where] : applies) {
     if (!used && r.count(flag) > 0) {
       throw ConfigError("--" + flag + " applies with " + where + " only: this run would ignore it");

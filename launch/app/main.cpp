@@ -24,6 +24,7 @@
 #include "data/synthetic.h"
 #include "launch/app/cli.h"
 #include "launch/app/device.h"
+#include "launch/app/global_batch.h"
 #include "launch/app/kernels.h"
 #include "launch/app/nccl_env.h"
 #include "launch/app/sync_bn_group.h"
@@ -142,8 +143,10 @@ int run(dt::comm::World& world, int argc, char** argv) {
 
     ctx.rank = world.rank;
     ctx.world_size = world.size;
-    // Resolved before the configuration is compared and printed, so both show the group size.
+    // Resolved before the configuration is compared and printed, so both show the group size
+    // and the batch per rank.
     config.sync_bn_group = std::to_string(launch::resolve_sync_bn_group(config.sync_bn_group, world));
+    config.batch_size = launch::resolve_batch_per_rank(config, world.size);
     ctx.device = launch::resolve_device(config.device, world, config.share_gpus);
     if (ctx.device.is_cuda()) {
       const bool shared = launch::shares_gpu(world, launch::visible_gpus());

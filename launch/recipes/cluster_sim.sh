@@ -14,6 +14,10 @@
 # veth looping back into the same host) that leads nowhere, so that picking the interface
 # (MPI_IFNAME) matters as it does on a real cluster.
 #
+# `reach HOST [SECONDS]` succeeds when HOST answers a TCP connection (even a refused one) from this
+# process's network namespace within SECONDS (default 5), as ssh's connect would; from outside the
+# emulated hosts (no dtsim0 here) there is no network to check and it succeeds. Else one line,
+# exit 255.
 # `exec HOST CMD...` runs CMD on HOST (its network, hostname and mounts) keeping this
 # environment: a shell on a host, for a test or a user. launch/recipes/cluster_sim_agent.sh, Open MPI's
 # remote-start agent for these hosts in place of ssh, goes through it.
@@ -25,9 +29,10 @@
 # and exit 77 (tests map it to "skipped").
 # State: $DT_SIM_STATE (default /run/dist_train_cluster_sim/$prefix): hosts, holder pids, daemon pids.
 set -euo pipefail
+# shellcheck source=launch/recipes/cluster_sim_names.sh
 source "$(dirname "${BASH_SOURCE[0]}")/cluster_sim_names.sh"
 subnet=10.213.7
-usage="usage: launch/recipes/cluster_sim.sh up|down|status|exec HOST CMD..."
+usage="usage: launch/recipes/cluster_sim.sh up|down|status|reach HOST [SECONDS]|exec HOST CMD..."
 
 # The one-line reason this machine cannot emulate hosts, or nothing.
 unsupported() {
@@ -150,8 +155,27 @@ on_host() {
   exec nsenter -t "$pid" -n -u -m --wd="$PWD" -- "$@"
 }
 
+# Whether HOST answers on the emulated network from here: a connection refused is an answer.
+reach() {
+  local host=$1 seconds=${2:-5} addr out rc=0
+  ip link show dtsim0 >/dev/null 2>&1 || return 0  # not on an emulated host: nothing to cross
+  addr=$(awk -v h="$host" '$1 == h || $2 == h { print $2 }' "$state/hosts" 2>/dev/null)
+  [ -n "$addr" ] || { echo "cluster_sim: ssh: Could not resolve hostname $host" >&2; return 255; }
+  out=$(timeout "$seconds" bash -c "exec 3<>/dev/tcp/$addr/22" 2>&1) || rc=$?
+  case "$rc:$out" in
+    0:*|*"Connection refused"*) return 0 ;;
+    124:*) echo "cluster_sim: ssh: connect to host $host port 22: Connection timed out" >&2 ;;
+    *) echo "cluster_sim: ssh: connect to host $host port 22: ${out##*: }" >&2 ;;
+  esac
+  return 255
+}
+
 case "${1:-}" in
   up) up ;;
+  reach)
+    (($# >= 2)) || { echo "cluster_sim: $usage" >&2; exit 2; }
+    reach "$2" "${3:-5}"
+    ;;
   down) down ;;
   status) status ;;
   exec)

@@ -14,4 +14,5 @@ if ! [[ $prefix =~ ^[a-z][a-z0-9]{0,9}$ ]]; then
   echo "cluster_sim: DT_SIM_PREFIX '$prefix': give 1 to 10 lower-case letters and digits, a letter first" >&2
   exit 2
 fi
+# shellcheck disable=SC2034  # used by the scripts that source this one
 state=${DT_SIM_STATE:-/run/dist_train_cluster_sim/$prefix}

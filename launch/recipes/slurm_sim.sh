@@ -17,6 +17,7 @@
 # Exit 77 with one line where it cannot run (no namespaces, or no slurmctld/slurmd/munged).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=launch/recipes/cluster_sim_names.sh
 source "$here/cluster_sim_names.sh"
 export DT_SIM_STATE=$state DT_SIM_PREFIX=$prefix
 h1=$prefix-h1

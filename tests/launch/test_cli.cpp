@@ -236,6 +236,11 @@ TEST(Cli, RejectsBadValuesWithOneLine) {
       {{"--cuda-graph", "--device", "cpu"}, "--cuda-graph needs a GPU, not --device cpu"},
       {{"--cuda-graph", "--accumulate", "2"}, "--cuda-graph and --accumulate 2 exclude each other"},
       {{"--cuda-graph", "--skip-nonfinite"}, "--cuda-graph and --skip-nonfinite exclude each other"},
+      {{"--global-batch-size", "60", "--batch-size", "30"},
+       "--batch-size and --global-batch-size exclude each other"},
+      {{"--global-batch-size", "-60"}, "--global-batch-size must be in [0, 1048576], got -60"},
+      {{"--global-batch-size", "60", "--accumulate", "7"},
+       "--global-batch-size 60 is not a multiple of --accumulate 7"},
   };
   for (const auto& [args, needle] : cases) {
     auto msg = error_of(args);
@@ -276,6 +281,8 @@ TEST(CliBinary, BadInputExitsWithCode2AndOneLine) {
       {"--data " + dir.path().string(), "data_batch_1.bin"},
       {"--device cuda --synthetic 100", "no CUDA GPU"},
       {"--synthetic 100 --batch-size 30 --accumulate 4", "--accumulate 4 is more than the 3 batches"},
+      {"--synthetic 100 --global-batch-size 60 --batch-size 20", "--batch-size and --global-batch-size exclude each other"},
+      {"--synthetic 100 --global-batch-size 60 --accumulate 8", "is not a multiple of --accumulate 8"},
       {"--synthetic 100 --comm-timeout 1e10", "--comm-timeout must be in [0.001, 1e6]"},
       {"--synthetic 100 --comm-timeout 0.0004", "--comm-timeout must be in [0.001, 1e6]"},
       {"--synthetic 100 --epochs 4611686018427387905", "--epochs must be in [1, 1000000]"},

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 #include "launch/app/device.h"
+#include "launch/app/global_batch.h"
 #include "launch/app/nccl_env.h"
 #include "launch/app/sync_bn_group.h"
 #include "tests/comm/mpi_test_env.h"
@@ -89,6 +90,38 @@ TEST(LaunchMapping, SharedGpusMapRoundRobinWithAHostIdPerRank) {
   EXPECT_EQ(launch::prepare_nccl_environment(w, false), std::vector<std::string>{"NCCL_RUNTIME_CONNECT=0"});
   EXPECT_EQ(std::getenv("NCCL_HOSTID"), nullptr);
   ::unsetenv("NCCL_RUNTIME_CONNECT");
+}
+
+// --global-batch-size G: each rank takes G / (world x accumulate); a world that does not divide
+// G / accumulate is refused naming the world sizes that would work.
+TEST(LaunchMapping, GlobalBatchSplitsOverTheWorldOrNamesTheWorldsThatWould) {
+  const auto& w = test_util::mpi_world();
+  trainer::Config c;
+  EXPECT_EQ(launch::resolve_batch_per_rank(c, w.size), c.batch_size) << "G 0: --batch-size per rank";
+  c.global_batch_size = 120;
+  EXPECT_EQ(launch::resolve_batch_per_rank(c, w.size), 120 / w.size);
+  c.accumulate = 3;
+  EXPECT_EQ(launch::resolve_batch_per_rank(c, w.size), 40 / w.size);
+  c.accumulate = 1;
+  c.global_batch_size = 50;
+  for (const int world : {1, 2, 5}) EXPECT_EQ(launch::resolve_batch_per_rank(c, world), 50 / world);
+  try {
+    launch::resolve_batch_per_rank(c, 4);
+    ADD_FAILURE() << "50 over 4 ranks";
+  } catch (const trainer::ConfigError& e) {
+    EXPECT_STREQ(e.what(), "--global-batch-size 50 does not split evenly over 4 ranks; world sizes "
+                           "that would work: 1, 2, 5, 10, 25 or 50");
+  }
+  c.global_batch_size = 60;
+  c.accumulate = 2;
+  try {
+    launch::resolve_batch_per_rank(c, 4);
+    ADD_FAILURE() << "30 per micro-batch over 4 ranks";
+  } catch (const trainer::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--global-batch-size 60 with --accumulate 2 does not split evenly "
+                                         "over 4 ranks; world sizes that would work: 1, 2, 3, 5, 6, 10, 15 or 30"),
+              std::string::npos) << e.what();
+  }
 }
 
 // --sync-bn-group resolves to a number of ranks that divides the world; node means this host's

@@ -205,6 +205,54 @@ TEST(Runs, ResumeOnAnotherWorldSizeKeepingTheGlobalBatchEqualsTheUninterruptedRu
   }
 }
 
+// The same through --global-batch-size, the one flag an elastic restart repeats whatever the
+// hosts: 2 ranks take 10 each, 1 rank 20; the checkpoint records G and the resume says it is
+// kept. A world that does not divide G is refused naming those that would.
+TEST(Runs, GlobalBatchSizeKeepsTheStepsAcrossWorldSizes) {
+  TempDir d;
+  const std::string fp64 = std::string(kCommon).replace(kCommon.find(" --batch-size 20"), 16, "") +
+                           " --precision fp64 --global-batch-size 20";
+  auto whole = test_util::run_command(binary() + fp64 + " --max-steps 40" + dirs(d, "a"));
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  EXPECT_NE(whole.output.find("batch 20 per rank x 1 ranks = 20 global"), std::string::npos) << whole.output;
+  auto two = test_util::run_command("DT_FAULT_INJECT= " + mpirun(2) + binary() + fp64 + " --max-steps 13" +
+                                    dirs(d, "b"));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  EXPECT_NE(two.output.find("batch 10 per rank x 2 ranks = 20 global"), std::string::npos) << two.output;
+  auto m = model::make_resnet("resnet14");
+  m->to(torch::kFloat64);
+  EXPECT_EQ(trainer::load_checkpoint(d / "b/last.pt", *m, nullptr, trainer::OptimizerKind::Adam).state.global_batch, 20);
+  auto one = test_util::run_command(binary() + fp64 + " --max-steps 40 --resume auto" + dirs(d, "b"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_NE(one.output.find("the global batch of 20 images per step is kept (2 rank(s) wrote"), std::string::npos)
+      << one.output;
+  auto ma = model::make_resnet("resnet14"), mb = model::make_resnet("resnet14");
+  ma->to(torch::kFloat64);
+  mb->to(torch::kFloat64);
+  trainer::load_checkpoint(d / "a/last.pt", *ma, nullptr, trainer::OptimizerKind::Adam);
+  trainer::load_checkpoint(d / "b/last.pt", *mb, nullptr, trainer::OptimizerKind::Adam);
+  auto sa = trainer::state_dict(*ma), sb = trainer::state_dict(*mb);
+  for (const auto& kv : sa) {
+    const auto& a = kv.value();
+    const auto& b = sb.at(kv.key());
+    if (!a.is_floating_point()) {
+      EXPECT_TRUE(torch::equal(a, b)) << kv.key();
+      continue;
+    }
+    EXPECT_LE(((a - b).norm() / a.norm().clamp_min(1e-300)).item<double>(), 1e-9) << kv.key();
+  }
+  // Another global batch on resume: allowed, with a warning that says how to keep it.
+  auto changed = test_util::run_command(binary() + std::string(kCommon) + " --precision fp64 --batch-size 40 "
+                                        "--max-steps 42 --resume auto" + dirs(d, "b"));
+  ASSERT_EQ(changed.exit_code, 0) << changed.output;
+  EXPECT_NE(changed.output.find("the global batch changes from 20 images per step"), std::string::npos)
+      << changed.output;
+  auto three = test_util::run_command("DT_FAULT_INJECT= " + mpirun(3) + binary() + fp64 + dirs(d, "c"));
+  EXPECT_EQ(three.exit_code, 2) << three.output;
+  EXPECT_NE(three.output.find("--global-batch-size 20 does not split evenly over 3 ranks; world sizes "
+                              "that would work: 1, 2, 4, 5, 10 or 20"), std::string::npos) << three.output;
+}
+
 TEST(Runs, ResumeOnMoreRanksTrainsTheRemainingEpochs) {
   TempDir d;
   // 1 rank x 20: 30 steps per epoch; stop at step 45 (mid-epoch 2) and go on with 2 ranks x 20

@@ -98,6 +98,7 @@ std::vector<char> checkpoint_bytes(const torch::nn::Module& model,
   dict.insert("model_name", st.model_name);
   dict.insert("seed", st.seed);
   dict.insert("train_size", st.train_size);
+  if (st.global_batch > 0) dict.insert("global_batch", st.global_batch);
   dict.insert("rng", rng);
   dict.insert("checksum", int64_t(checkpoint_checksum(weights, opt_state, &st, name_of(optimizer_kind))));
   return torch_save_bytes(dict);
@@ -163,6 +164,7 @@ c10::impl::GenericDict read_training_state(const c10::impl::GenericDict& dict,
   if (!v1) {
     st.seed = require(dict, "seed", path).toInt();
     st.train_size = require(dict, "train_size", path).toInt();
+    if (dict.contains("global_batch")) st.global_batch = dict.at("global_batch").toInt();
   }
   const uint64_t stored = uint64_t(require(dict, "checksum", path).toInt());
   if (stored != checkpoint_checksum(weights, opt_state, v1 ? nullptr : &st, kind)) {

@@ -9,6 +9,8 @@
 //   step         optimizer steps completed; best_accuracy; world_size; config; model_name
 //   seed, train_size  what a part-done epoch's order depends on (the sampler's seed, the
 //                training set's size), so that a resume can refuse to skip or repeat samples
+//   global_batch images per optimizer step over all ranks (batch x ranks x accumulate), which
+//                decides the sequence of steps; absent in files written before it
 //   rng          {"torch_cpu": generator state} (training draws no CUDA random numbers)
 //   checksum     FNV-1a over every tensor's bytes and every position field, verified on load (a
 //                flipped byte is caught, not trained on). Format dist_train/1 files (no seed or
@@ -42,6 +44,7 @@ struct TrainingState {
   std::string model_name;
   int64_t seed = 0;        // the sampler's seed
   int64_t train_size = 0;  // training samples per epoch, which samples_done counts in; 0: unknown
+  int64_t global_batch = 0;  // images per optimizer step over all ranks; 0: unknown (older files)
   // The normalisation the weights expect (the "preprocess" entry); none in older files.
   std::optional<data::Normalization> input;
 };

@@ -51,6 +51,10 @@ uint64_t checkpoint_checksum(const c10::Dict<std::string, torch::Tensor>& model,
     mix_string(h, optimizer_kind);
     // Only when present: files written before the entry existed keep their checksum.
     if (state->input) mix_string(h, std::string("preprocess ") + name_of(*state->input));
+    if (state->global_batch > 0) {
+      mix_string(h, "global_batch");
+      mix(h, &state->global_batch, sizeof(state->global_batch));
+    }
   }
   for (const auto& kv : model) mix_tensor(h, kv.key(), kv.value());
   for (const auto& kv : opt_state) {
@@ -107,7 +111,7 @@ void check_weights(const c10::Dict<std::string, torch::Tensor>& weights,
 
 void check_position(const TrainingState& st, const std::string& path) {
   if (st.epoch < 0 || st.step < 0 || st.samples_done < 0 || st.world_size < 1 ||
-      st.train_size < 0 || (st.train_size > 0 && st.samples_done >= st.train_size) ||
+      st.train_size < 0 || (st.train_size > 0 && st.samples_done >= st.train_size) || st.global_batch < 0 ||
       !(st.best_accuracy >= 0 && st.best_accuracy <= 1)) {
     throw CheckpointError(path + ": impossible training position (epoch " +
                           std::to_string(st.epoch) + ", step " + std::to_string(st.step) +

@@ -42,6 +42,20 @@ void check_resumable(const std::string& file, const TrainingState& saved, const 
   }
 }
 
+std::string global_batch_note(const std::string& file, const TrainingState& saved,
+                              const TrainingState& now) {
+  if (saved.global_batch == 0) return "";
+  const std::string g = std::to_string(saved.global_batch);
+  if (saved.global_batch == now.global_batch) {
+    return "resume: the global batch of " + g + " images per step is kept (" +
+           std::to_string(saved.world_size) + " rank(s) wrote " + file + ", " +
+           std::to_string(now.world_size) + " continue): the steps go on as the uninterrupted run's";
+  }
+  return "resume: the global batch changes from " + g + " images per step (" + file + ") to " +
+         std::to_string(now.global_batch) + ": the steps from here differ from the uninterrupted "
+         "run's (--global-batch-size " + g + " keeps them on any world size that divides it)";
+}
+
 namespace {
 // Equal texts, or equal numbers: files written before numbers printed in their shortest form
 // say 0.90000000000000002 for 0.9.

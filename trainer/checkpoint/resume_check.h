@@ -10,6 +10,12 @@
 
 namespace dt::trainer {
 
+// The log line about the global batch on resume, or "" when the file does not record it. Kept:
+// the steps continue as the uninterrupted run's, on any world size. Changed: they do not, and
+// the line says how to keep it (a warning, not an error: a new batch size may be the intent).
+std::string global_batch_note(const std::string& file, const TrainingState& saved,
+                              const TrainingState& now);
+
 // Throws CheckpointError (one line naming both values) when `now` cannot continue `saved`.
 void check_resumable(const std::string& file, const TrainingState& saved, const TrainingState& now);
 

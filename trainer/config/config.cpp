@@ -155,6 +155,13 @@ void validate_distribution(const Config& c) {
               c.sync_bn_group + "'");
   require(c.accumulate >= 1 && c.accumulate <= kMaxBatch,
           "--accumulate must be in [1, " + std::to_string(kMaxBatch) + "]");
+  // G / accumulate is the global micro-batch, whatever the world size (launch/app/global_batch.h).
+  require(c.global_batch_size >= 0 && c.global_batch_size <= kMaxBatch,
+          "--global-batch-size must be in [0, " + std::to_string(kMaxBatch) + "], got " +
+              std::to_string(c.global_batch_size));
+  require(c.global_batch_size % c.accumulate == 0,
+          "--global-batch-size " + std::to_string(c.global_batch_size) + " is not a multiple of "
+          "--accumulate " + std::to_string(c.accumulate) + " (each micro-batch takes G / accumulate)");
   // Below a millisecond the deadline rounds to zero; above 1e6 s (11 days) it is a typo.
   require(c.comm_timeout_s >= 1e-3 && c.comm_timeout_s <= 1e6,
           "--comm-timeout must be in [0.001, 1e6] seconds");

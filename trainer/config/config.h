@@ -39,7 +39,11 @@ struct Config {
   // Model and optimisation
   std::string model = "resnet14";
   int64_t epochs = 10;
-  int64_t batch_size = 30;    // per rank
+  int64_t batch_size = 30;    // per rank (a micro-batch, with --accumulate)
+  // Images per optimizer step over all ranks; 0: not given (--batch-size decides). launch/app/
+  // resolves batch_size to G / (world size x accumulate) before the configuration is compared,
+  // so a resume on another world size keeps G and so the sequence of steps.
+  int64_t global_batch_size = 0;
   OptimizerKind optimizer = OptimizerKind::Adam;
   double lr = 1e-3;
   double momentum = 0.9;

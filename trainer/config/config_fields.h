@@ -59,7 +59,11 @@ void declare_config_fields(Rows& f, const std::string& model_names) {
   f.value("Model and optimisation", "model", "model", &Config::model, "model: " + model_names);
   f.value("Model and optimisation", "epochs", "epochs", &Config::epochs, "epochs to train");
   f.value("Model and optimisation", "batch-size", "batch_size", &Config::batch_size,
-          "batch size per rank");
+          "batch size per rank (a micro-batch with --accumulate)");
+  f.value("Model and optimisation", "global-batch-size", "global_batch_size",
+          &Config::global_batch_size,
+          "images per optimizer step over all ranks, kept whatever the world size: each rank "
+          "takes G / (ranks x --accumulate); instead of --batch-size (0: use --batch-size)");
   f.value("Model and optimisation", "optimizer", "optimizer", &Config::optimizer,
           "optimizer: " + enum_choices<OptimizerKind>());
   f.value("Model and optimisation", "lr", "lr", &Config::lr,

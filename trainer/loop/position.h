@@ -24,6 +24,7 @@ class Position {
     state_.config = mine.config;
     state_.seed = mine.seed;
     state_.train_size = mine.train_size;
+    state_.global_batch = mine.global_batch;
     state_.input = mine.input;  // what this run trains on, which the next checkpoint must say
     if (state_.samples_done > 0) {
       loader.resume_at(state_.epoch, state_.samples_done);

@@ -187,6 +187,7 @@ void Trainer::State::resume() {
   fresh.config = to_string(config);
   fresh.seed = int64_t(config.seed);
   fresh.train_size = train.size();
+  fresh.global_batch = config.batch_size * ctx.world_size * config.accumulate;
   if (!config.eval_only) fresh.input = config.normalize;  // resolved in set_up
   position = Position(fresh);
   // --eval-only needs the weights alone: any optimizer's checkpoint, any training position.
@@ -223,6 +224,9 @@ void Trainer::State::resume() {
                    loaded->state.world_size, ctx.world_size, train.size() - p.samples_done,
                    p.epoch + 1, ctx.world_size);
     }
+    const std::string note = global_batch_note(file, loaded->state, fresh);
+    if (!note.empty() && loaded->state.global_batch == fresh.global_batch) spdlog::info("{}", note);
+    if (!note.empty() && loaded->state.global_batch != fresh.global_batch) spdlog::warn("{}", note);
   }
 }
 

@@ -92,3 +92,77 @@ wait_job() {
     sleep 0.5
   done
 }
+
+# --- Elastic runs (launch/recipes/run_elastic.sh) ------------------------------------------------
+# The run every elastic test trains: fp64 with SyncBatchNorm (on at several ranks), a global
+# batch of 60 whatever the hosts, 10 steps an epoch, last.pt every 2 steps, a 10 s deadline on
+# collectives.
+elastic_args=(--device cpu --precision fp64 --synthetic 600 --global-batch-size 60 --epochs 2
+              --threads 1 --eval-every 0 --log-every 1 --seed 7 --checkpoint-every-steps 2
+              --comm-timeout 10)
+
+# The same run uninterrupted, 2 ranks on this machine (not on an emulated host: no dtsim0 for a
+# Slurm test's Open MPI settings), into $work/reference.
+elastic_reference() {
+  env -u OMPI_MCA_btl_tcp_if_include -u OMPI_MCA_oob_tcp_if_include NP=2 MPIRUN_ARGS=--oversubscribe \
+    DIST_TRAIN="$bin" "$repo/launch/recipes/run_node.sh" "${elastic_args[@]}" \
+    --checkpoint-dir "$work/reference" --log-dir "$work/reference" >"$work/reference.log" 2>&1 ||
+    { cat "$work/reference.log"; fail "the uninterrupted run failed"; }
+}
+
+# run_elastic.sh from $h1 over both hosts (2 ranks each), in the background (pid in $elastic),
+# its output in $1; then any extra run_elastic options, then --, then extra dist_train args.
+start_elastic() {
+  local log=$1 opts=()
+  shift
+  while (($#)) && [ "$1" != -- ]; do opts+=("$1"); shift; done
+  (($#)) && shift
+  on "$h1" env GPUS_PER_NODE=2 MPI_IFNAME=dtsim0 OMPI_MCA_plm_rsh_agent="$agent" DIST_TRAIN="$bin" \
+    DT_SIM_CONNECT_TIMEOUT=3 "$repo/launch/recipes/run_elastic.sh" --probe-timeout 6 --abort-grace 5 \
+    "${opts[@]}" "$(hostfile 2)" "${elastic_args[@]}" --checkpoint-dir "$work/elastic" \
+    --log-dir "$work/elastic" "$@" >"$log" 2>&1 &
+  elastic=$!
+}
+
+# Waits until LOG shows training step N of the current attempt (up to 120 s).
+wait_step() {
+  local log=$1 step=$2
+  for _ in $(seq 600); do
+    grep -q "step $step/" "$log" 2>/dev/null && return 0
+    kill -0 "$elastic" 2>/dev/null || { cat "$log"; fail "run_elastic ended before step $step"; }
+    sleep 0.2
+  done
+  cat "$log"
+  fail "no step $step within 120 s"
+}
+
+# Waits for run_elastic to end (up to SECONDS); its exit code in $rc.
+wait_elastic() {
+  local end=$((SECONDS + $1))
+  while kill -0 "$elastic" 2>/dev/null && ((SECONDS < end)); do sleep 0.5; done
+  kill -0 "$elastic" 2>/dev/null && { kill "$elastic"; fail "run_elastic still runs after $1 s"; }
+  rc=0
+  wait "$elastic" || rc=$?
+}
+
+# A host crash: every process in HOST's namespaces ends (ranks, Open MPI's daemon, slurmd, the
+# holder that is the host itself), so it no longer answers. restore_hosts brings it back.
+crash_host() {
+  local pid
+  for pid in $(ip netns pids "$1"); do kill -9 "$pid" 2>/dev/null || true; done
+}
+# Brings every host back as the fixture left it: links up, holders (and Slurm, if it ran) back.
+restore_hosts() {
+  local h
+  for h in "$h1" "$h2"; do ip -n "$h" link set dtsim0 up 2>/dev/null || true; done
+  "$sim" up >/dev/null 2>&1 || true
+  if [ -f "${DT_SIM_STATE:-/run/dist_train_cluster_sim/$sim_prefix}/slurm/slurm.conf" ]; then
+    "$repo/launch/recipes/slurm_sim.sh" up >/dev/null 2>&1 || true
+  fi
+}
+
+# The weights of $work/elastic/last.pt against the uninterrupted run's, to 1e-9 relative.
+expect_reference_weights() {
+  "$python" "$(dirname "${BASH_SOURCE[0]}")/compare_checkpoints.py" "$work/elastic/last.pt" \
+    "$work/reference/last.pt" --rtol 1e-9 || fail "the elastic run's weights differ from the uninterrupted run's"
+}

@@ -2,7 +2,8 @@
 # Two emulated clusters on one machine, as two test runs at once make them: a second cluster of
 # another DT_SIM_PREFIX comes up beside the fixture's, carries its own traffic, and goes down
 # without touching the first; a prefix that cannot name an interface is one line, exit 2.
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need_cluster
 other=p$$
 other=${other:0:10}

@@ -359,6 +359,40 @@ TEST(Checkpoint, InputContractRoundTripsAndIsChecked) {
   EXPECT_FALSE(old.state.input);
 }
 
+// The global batch: written, read back, covered by the checksum; absent (0) in a file written
+// before it, which still loads; a negative one is an impossible position.
+TEST(Checkpoint, GlobalBatchRoundTripsAndIsChecksummed) {
+  TempDir dir;
+  auto net = model::make_resnet("resnet14");
+  trainer::TrainingState st;
+  st.model_name = "resnet14";
+  st.config = "lr = 0.001\n";
+  st.world_size = 4;
+  st.global_batch = 60;
+  trainer::save_checkpoint(dir / "g.pt", *net, nullptr, trainer::OptimizerKind::Adam, st);
+  auto probe = model::make_resnet("resnet14");
+  EXPECT_EQ(trainer::load_checkpoint(dir / "g.pt", *probe, nullptr, trainer::OptimizerKind::Adam).state.global_batch, 60);
+  rewrite_checkpoint(dir / "g.pt", dir / "edited.pt", [](auto& d) { d.insert_or_assign("global_batch", int64_t(120)); });
+  EXPECT_NE(load_error(dir / "edited.pt").find("checksum mismatch"), std::string::npos) << load_error(dir / "edited.pt");
+  rewrite_checkpoint(dir / "g.pt", dir / "dropped.pt", [](auto& d) { d.erase("global_batch"); });
+  EXPECT_NE(load_error(dir / "dropped.pt").find("checksum mismatch"), std::string::npos);
+  st.global_batch = 0;  // as written before the entry existed
+  trainer::save_checkpoint(dir / "old.pt", *net, nullptr, trainer::OptimizerKind::Adam, st);
+  EXPECT_EQ(trainer::load_checkpoint(dir / "old.pt", *probe, nullptr, trainer::OptimizerKind::Adam).state.global_batch, 0);
+  // The resume's line: kept (on another world size), or changed (with how to keep it).
+  trainer::TrainingState saved = st, now = st;
+  saved.global_batch = 60;
+  now.global_batch = 60;
+  now.world_size = 2;
+  EXPECT_EQ(trainer::global_batch_note("g.pt", saved, now),
+            "resume: the global batch of 60 images per step is kept (4 rank(s) wrote g.pt, 2 continue): "
+            "the steps go on as the uninterrupted run's");
+  now.global_batch = 30;
+  EXPECT_NE(trainer::global_batch_note("g.pt", saved, now).find("changes from 60 images per step (g.pt) to 30"),
+            std::string::npos);
+  EXPECT_EQ(trainer::global_batch_note("old.pt", st, now), "") << "an older file does not say";
+}
+
 // --eval-only's choice: the file's contract; for a file without one, an explicit flag, else the
 // CIFAR-10 mean and std for an older dist_train checkpoint and a fresh run's choice for a plain
 // state dict; a refusal when the flag and the contract disagree.
