@@ -217,7 +217,8 @@ run_attempt() {
     sleep 0.5
   done
   rc=0
-  wait "$job" || rc=$?
+  # 2>/dev/null: bash's own line about an mpirun that died of its signal (it says nothing more).
+  wait "$job" 2>/dev/null || rc=$?
   job=
   ((killed == 0)) || rc=137
   [ -z "$jobid" ] || leftover_jobs+=("$jobid")

@@ -25,12 +25,17 @@ for _ in $(seq 600); do
   sleep 0.2
 done
 # Its rank 1: a dist_train in $h1's namespace with rank 1 in its environment.
+h1_net=$(on "$h1" readlink /proc/self/ns/net)
 victim=
-for pid in $(pgrep -x dist_train || true); do
-  [ "$(readlink "/proc/$pid/ns/net")" = "$(on "$h1" readlink /proc/self/ns/net)" ] || continue
-  tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && victim=$pid
+for _ in $(seq 50); do
+  for pid in $(pgrep -f "^$bin " || true); do
+    [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "$h1_net" ] || continue
+    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && victim=$pid
+  done
+  [ -z "$victim" ] || break
+  sleep 0.2
 done
-[ -n "$victim" ] || { cat "$work/elastic.log"; fail "no rank 1 of attempt 2 found"; }
+[ -n "$victim" ] || { ps -eo pid,args | grep -v grep | grep dist_train; cat "$work/elastic.log"; fail "no rank 1 of attempt 2 found"; }
 kill -9 "$victim"
 wait_elastic 300
 grep -E '^run_elastic:' "$work/elastic.log" || true

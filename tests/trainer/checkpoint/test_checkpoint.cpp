@@ -374,7 +374,7 @@ TEST(Checkpoint, GlobalBatchRoundTripsAndIsChecksummed) {
   EXPECT_EQ(trainer::load_checkpoint(dir / "g.pt", *probe, nullptr, trainer::OptimizerKind::Adam).state.global_batch, 60);
   rewrite_checkpoint(dir / "g.pt", dir / "edited.pt", [](auto& d) { d.insert_or_assign("global_batch", int64_t(120)); });
   EXPECT_NE(load_error(dir / "edited.pt").find("checksum mismatch"), std::string::npos) << load_error(dir / "edited.pt");
-  rewrite_checkpoint(dir / "g.pt", dir / "dropped.pt", [](auto& d) { d.erase("global_batch"); });
+  rewrite_checkpoint(dir / "g.pt", dir / "dropped.pt", [](auto& d) { ASSERT_EQ(d.erase("global_batch"), 1u); });
   EXPECT_NE(load_error(dir / "dropped.pt").find("checksum mismatch"), std::string::npos);
   st.global_batch = 0;  // as written before the entry existed
   trainer::save_checkpoint(dir / "old.pt", *net, nullptr, trainer::OptimizerKind::Adam, st);
