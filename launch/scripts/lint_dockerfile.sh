@@ -2,6 +2,8 @@
 # Lints docker/Dockerfile without a Docker engine (CI has none). hadolint is not packaged for
 # Debian 12, so this checks what breaks our image builds in practice:
 #   - the FROM image is an NVIDIA CUDA 13 devel image (nvidia/cuda:13.x[.y]-[cudnn-]devel-ubuntu*);
+#     a FROM ${BASE} is checked with the default of the ARG BASE=... before it (the GPU image;
+#     other bases, the CPU variant, are --build-arg BASE=... and built by image_check.sh);
 #   - every COPY/ADD source exists in the build context (the repository root);
 #   - every repository script a RUN executes (a path ending in .sh or .py) exists and is
 #     executable, on disk and, when tracked, in git's index (a clone gets git's mode);
@@ -49,6 +51,7 @@ instructions=$(awk '
 in_list() { local x=$1; shift; local y; for y in "$@"; do [ "$x" = "$y" ] && return 0; done; return 1; }
 
 stages=()            # FROM ... AS name: later FROM/COPY --from may refer to them
+declare -A arg_default=()  # ARG NAME=VALUE before the first FROM: what FROM ${NAME} means by default
 copy_dest=""         # where `COPY . DEST` put the repository (absolute script paths under it)
 scripts=()           # "LINE<TAB>path" of repository scripts that RUN executes
 packages=()          # "LINE<TAB>name" of packages that apt-get installs
@@ -61,10 +64,23 @@ while IFS=$'\t' read -r lineno text; do
   args=("${words[@]:1}")
   where="$rel:$lineno"
   case "$keyword" in
+    ARG)
+      if ((!from_seen)) && [[ ${args[0]:-} == *=* ]]; then
+        v=${args[0]#*=}; v=${v#\"}; v=${v%\"}
+        arg_default[${args[0]%%=*}]=$v
+      fi
+      ;;
     FROM)
       from_seen=1
       image=""
       for w in "${args[@]}"; do [[ $w == --* ]] || { image=$w; break; }; done
+      if [[ $image =~ ^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$ ]]; then
+        v=${BASH_REMATCH[1]}
+        if [ -z "${arg_default[$v]:-}" ]; then
+          problem "$where: FROM '$image' has no default (ARG $v=IMAGE before the FROM)"; continue
+        fi
+        image=${arg_default[$v]}
+      fi
       if [[ ${#args[@]} -ge 3 && ${args[-2]^^} == AS ]]; then stages+=("${args[-1]}"); fi
       in_list "$image" "${stages[@]}" && continue
       if ! [[ $image =~ ^(docker\.io/)?nvidia/cuda:13\.[0-9]+(\.[0-9]+)?-(cudnn[0-9]*-)?devel-ubuntu[0-9.]+$ ]]; then
