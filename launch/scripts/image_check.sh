@@ -157,16 +157,21 @@ fi
 # --- build -----------------------------------------------------------------------------------------
 begin build
 old_id=$(podman image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
+# This machine's trust store, for pip's downloads in the build: where a proxy inspects TLS, its CA
+# is there and not in the base image. A mount, so it stays out of the image.
+ca=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
+ca_mount=()
+[ ! -f "$ca" ] || ca_mount=(-v "$ca:/cache/ca-certificates.crt:ro")
 build_start=$SECONDS
 run_logged "$work/build.log" 3600 nice -n 10 podman build --network host \
   -f "$dockerfile" --ignorefile "$ignorefile" --build-arg BASE="$base" \
-  -v "$cache/pip:/cache/pip" -v "$cache/ccache:/cache/ccache" -t "$tag" "$here"
+  -v "$cache/pip:/cache/pip" -v "$cache/ccache:/cache/ccache" "${ca_mount[@]}" -t "$tag" "$here"
 build_s=$((SECONDS - build_start))
 new_id=$(podman image inspect -f '{{.Id}}' "$tag")
 # The previous image of this tag, now untagged, would pile up with every source change.
 if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ]; then podman rmi "$old_id" >/dev/null 2>&1 || true; fi
 size=$(podman image inspect -f '{{.Size}}' "$tag")
-grep -E '^(variant.sh|cacheable|  hits|  misses)' "$work/build.log" || true
+grep -E '^(variant.sh|Cacheable calls|  Hits|  Misses)' "$work/build.log" || true
 passed "$tag built in $build_s s, $(awk -v b="$size" 'BEGIN { printf "%.2f GB", b / 1e9 }') ($size bytes)"
 
 # Containers of this run: named $run_id-*, so that cleanup removes them even after a failure.
@@ -237,11 +242,12 @@ if wants two-hosts; then
   # 2. One container per "node", running sshd (README step 2).
   for node in node-a node-b; do
     run_logged "$work/start-$node.log" 120 podman run -d --name "$(ctr "$node")" --hostname "$node" \
-      --network "$run_id-net" --ipc host \
+      --network "$run_id-net" --network-alias "$node" --ipc host \
       -v "$ssh_dir:/root/.ssh:ro" -v "$work/shared:/out" \
       --entrypoint /usr/sbin/sshd "$tag" -D -p 2222
   done
-  # node-a reaches node-b by name (podman's DNS), as nodes on a cluster do; wait for its sshd.
+  # node-a reaches node-b by name (podman's DNS answers for the alias), as nodes on a cluster
+  # do; wait for node-b's sshd.
   for _ in $(seq 50); do
     podman exec "$run_id-node-a" ssh -o BatchMode=yes -o ConnectTimeout=2 node-b true >/dev/null 2>&1 && break
     sleep 0.2
