@@ -18,7 +18,8 @@
 # Usage: launch/scripts/image_check.sh        (as root: podman runs rootful)
 # Environment:
 #   CIFAR10_DIR           the CIFAR-10 binary batches (required: the real-data step)
-#   DT_IMAGE_STEPS        the steps after build to run (default: help synthetic real-data two-hosts)
+#   DT_IMAGE_STEPS        the steps after build to run (default: help synthetic real-data two-hosts;
+#                         set and empty: build only)
 #   DT_IMAGE_TAG          the image to build (default localhost/dist_train:cpu)
 #   DT_IMAGE_DOCKERFILE   the Dockerfile (default docker/Dockerfile; tests/docker/ breaks copies)
 #   DT_IMAGE_NEW_BASE=1   make the base image again even if it exists
@@ -46,7 +47,7 @@ dockerfile=${DT_IMAGE_DOCKERFILE:-$here/docker/Dockerfile}
 ignorefile=$here/docker/Dockerfile.dockerignore
 cache=${DT_IMAGE_CACHE:-$HOME/.cache/dist_train/image}
 python=${DT_TEST_PYTHON:-$here/.venv/bin/python}
-steps=${DT_IMAGE_STEPS:-help synthetic real-data two-hosts}
+steps=${DT_IMAGE_STEPS-help synthetic real-data two-hosts}
 for s in $steps; do
   case $s in help|synthetic|real-data|two-hosts) ;; *) usage_error "DT_IMAGE_STEPS: no step '$s' (help synthetic real-data two-hosts)" ;; esac
 done
