@@ -156,8 +156,30 @@ else
 fi
 
 # --- build -----------------------------------------------------------------------------------------
+# Every source change leaves the previous build's layers (most of a GB) untagged. Removes the
+# untagged images without children that descend from our base image, until none is left: ours
+# only, where `podman image prune` would also take other people's untagged images.
+prune_ours() {
+  local base_id id p removed=1
+  base_id=$(podman image inspect -f '{{.Id}}' "$base") || return 0
+  while ((removed)); do
+    removed=0
+    local -A parent=() tags=() child=()
+    while IFS='|' read -r id p n; do
+      parent[$id]=$p tags[$id]=$n
+      [ -z "$p" ] || child[$p]=1
+    done < <(podman images -a -q --no-trunc | sort -u | xargs -r podman image inspect -f '{{.Id}}|{{.Parent}}|{{len .RepoTags}}')
+    for id in "${!parent[@]}"; do
+      [ "${tags[$id]}" = 0 ] && [ -z "${child[$id]:-}" ] || continue
+      p=${parent[$id]}
+      while [ -n "$p" ] && [ "$p" != "$base_id" ]; do p=${parent[$p]:-}; done
+      [ "$p" = "$base_id" ] || continue
+      podman rmi "$id" >/dev/null 2>&1 && removed=1
+    done
+    unset parent tags child
+  done
+}
 begin build
-old_id=$(podman image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
 # This machine's trust store, for pip's downloads in the build: where a proxy inspects TLS, its CA
 # is there and not in the base image. A mount, so it stays out of the image.
 ca=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
@@ -168,9 +190,7 @@ run_logged "$work/build.log" 3600 nice -n 10 podman build --network host \
   -f "$dockerfile" --ignorefile "$ignorefile" --build-arg BASE="$base" \
   -v "$cache/pip:/cache/pip" -v "$cache/ccache:/cache/ccache" "${ca_mount[@]}" -t "$tag" "$here"
 build_s=$((SECONDS - build_start))
-new_id=$(podman image inspect -f '{{.Id}}' "$tag")
-# The previous image of this tag, now untagged, would pile up with every source change.
-if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ]; then podman rmi "$old_id" >/dev/null 2>&1 || true; fi
+prune_ours
 size=$(podman image inspect -f '{{.Size}}' "$tag")
 grep -E '^(variant.sh|Cacheable calls|  Hits|  Misses)' "$work/build.log" || true
 passed "$tag built in $build_s s, $(awk -v b="$size" 'BEGIN { printf "%.2f GB", b / 1e9 }') ($size bytes)"
