@@ -256,7 +256,7 @@ if wants two-hosts; then
   mkdir "$ssh_dir"
   ssh-keygen -q -t ed25519 -N '' -f "$ssh_dir/id_ed25519"
   cp "$ssh_dir/id_ed25519.pub" "$ssh_dir/authorized_keys"
-  printf 'Host *\n  Port 2222\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n' >"$ssh_dir/config"
+  printf 'Host *\n  Port 2222\n  BatchMode yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n' >"$ssh_dir/config"
   chown -R root:root "$ssh_dir" && chmod 700 "$ssh_dir"
   mkdir -p "$work/shared"
   podman network create "$run_id-net" >/dev/null
