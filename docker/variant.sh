@@ -19,7 +19,12 @@
 # Environment: DT_CMAKE_ARGS (the Dockerfile's ARG), extra CMake arguments for build.sh.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-venv=${DIST_TRAIN_VENV:?the Dockerfile sets DIST_TRAIN_VENV}
+case "${1:-}" in
+  deps|build) ;;
+  *) echo "usage: docker/variant.sh deps|build (run by docker/Dockerfile)" >&2; exit 2 ;;
+esac
+[ -n "${DIST_TRAIN_VENV:-}" ] || { echo "variant.sh: DIST_TRAIN_VENV is not set (docker/Dockerfile sets it)" >&2; exit 2; }
+venv=$DIST_TRAIN_VENV
 
 if [ -x /usr/local/cuda/bin/nvcc ]; then
   variant=gpu why="the base has /usr/local/cuda/bin/nvcc"
@@ -91,9 +96,5 @@ for r in m.requires("torch") or []:
     [ -z "${CCACHE_DIR:-}" ] || ccache -s | grep -E -i '^(cacheable|  hits|  misses|hits|misses)' || true
     build/launch/dist_train --help >/dev/null
     echo "variant.sh: built the $variant variant"
-    ;;
-  *)
-    echo "usage: docker/variant.sh deps|build (run by docker/Dockerfile)" >&2
-    exit 2
     ;;
 esac

@@ -170,7 +170,7 @@ prune_ours() {
       [ -z "$p" ] || child[$p]=1
     done < <(podman images -a -q --no-trunc | sort -u | xargs -r podman image inspect -f '{{.Id}}|{{.Parent}}|{{len .RepoTags}}')
     for id in "${!parent[@]}"; do
-      [ "${tags[$id]}" = 0 ] && [ -z "${child[$id]:-}" ] || continue
+      if [ "${tags[$id]}" != 0 ] || [ -n "${child[$id]:-}" ]; then continue; fi
       p=${parent[$id]}
       while [ -n "$p" ] && [ "$p" != "$base_id" ]; do p=${parent[$p]:-}; done
       [ "$p" = "$base_id" ] || continue
